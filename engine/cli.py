@@ -1,0 +1,72 @@
+"""`diffbench` command line: `diffbench` alone opens the dashboard; subcommands run headless.
+
+Each subcommand lives in engine/commands/<name>.py and provides ``add_parser(subparsers)``
+(registering itself with ``set_defaults(handler=main)``) and ``main(args) -> int``.
+Expected failures (engine.errors.DiffbenchError) print one line on stderr and exit with the
+error's exit code (2 for bad input); nothing else is caught here on purpose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from engine import __version__
+from engine.errors import DiffbenchError
+
+#: Subcommand modules under engine.commands, in the order `--help` lists them.
+COMMANDS = ("run", "sweep", "history", "export", "compare", "doctor", "serve")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags in one line with exit code 2 (its default code)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"diffbench: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser; subcommands whose module is missing are skipped."""
+    parser = _Parser(prog="diffbench", description=(
+        "Measure and accelerate diffusion inference. Without a subcommand, opens the "
+        "dashboard."))
+    parser.add_argument("--version", action="version", version=f"diffbench {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"engine.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"engine.commands.{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the `diffbench` console script. Returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        from tui.app import main as tui_main  # the dashboard; imports no torch at start
+
+        return tui_main()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except DiffbenchError as exc:
+        print(f"diffbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("diffbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

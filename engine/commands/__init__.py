@@ -1,0 +1,1 @@
+"""Subcommands of the `diffbench` CLI, one module each (see engine.cli)."""

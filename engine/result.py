@@ -1,0 +1,105 @@
+"""RunResult: what one run measured, per the measurement contract (docs/metrics.md).
+
+Units are in the names: seconds (``_s``), milliseconds (``_ms``), GiB (``_gib``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+STATUSES = ("finished", "failed", "cancelled")
+
+
+@dataclass
+class Metrics:
+    """Measured figures of one run. None = not measured (e.g. the run ended earlier).
+
+    - load_s: building/loading the pipeline and moving it to the device.
+    - accelerate_s: applying the compiler/accelerator (lazy compilers: ~0, they compile in
+      warmup).
+    - warmup_s: wall time of all warmup calls, compilation included (OneDiff's "Warmup time").
+    - compile_s: compile time attributed by the compiler's own counters, where known.
+    - inference_s: wall time of the measured pipeline call, device synchronised at the end.
+    - it_per_s: OneDiff's IterationProfiler definition: (steps_run - 1) / time from the end of
+      step 1 to the end of the last step (CUDA events on GPU; perf_counter on CPU).
+    - steps_run: denoising steps the measured call actually ran (img2img: int(steps*strength)).
+    - step_ms: per-step times (ms) of steps 2..N (intervals between step ends), so
+      it_per_s == len(step_ms) / (sum(step_ms) / 1000). first_step_ms: call start -> step 1
+      end (includes prompt encoding).
+    - peak_allocated_gib / peak_reserved_gib: torch.cuda.max_memory_allocated / _reserved
+      during the measured call (reset before it); warmup_peak_allocated_gib likewise for the
+      warmups. peak_rss_gib: process peak resident set size (CPU runs; ru_maxrss).
+    - recompiles: recompilations during the measured call (should be 0).
+    - warmup_cache: "cold" | "warm" | None (compile cache state at warmup).
+    """
+
+    load_s: Optional[float] = None
+    accelerate_s: Optional[float] = None
+    warmup_s: Optional[float] = None
+    compile_s: Optional[float] = None
+    inference_s: Optional[float] = None
+    it_per_s: Optional[float] = None
+    steps_run: Optional[int] = None
+    first_step_ms: Optional[float] = None
+    step_ms: list[float] = field(default_factory=list)
+    step_ms_p50: Optional[float] = None
+    step_ms_p90: Optional[float] = None
+    step_ms_max: Optional[float] = None
+    peak_allocated_gib: Optional[float] = None
+    peak_reserved_gib: Optional[float] = None
+    warmup_peak_allocated_gib: Optional[float] = None
+    peak_rss_gib: Optional[float] = None
+    nvml_used_gib: Optional[float] = None
+    recompiles: Optional[int] = None
+    graph_breaks: Optional[int] = None
+    warmup_cache: Optional[str] = None
+
+
+@dataclass
+class RunResult:
+    """One run: identity, status, the config it ran, the environment, metrics and outputs.
+
+    ``config`` is RunConfig.to_dict() plus resolved values (``height``/``width`` as run,
+    ``dtype``/``device`` resolved); ``environment`` maps component -> version string;
+    ``notices`` are user-facing warnings raised during the run.
+    """
+
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    status: str = "finished"
+    started_at: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    config: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    image_path: Optional[str] = None
+    error: Optional[str] = None
+    notices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (metrics nested under "metrics")."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+        """Inverse of :meth:`to_dict`; unknown keys are ignored (forward compatibility).
+
+        Raises:
+            ValueError: ``data`` is not a dict or ``status`` is not one of STATUSES.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("run result must be a mapping")
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        metric_names = {f.name for f in dataclasses.fields(Metrics)}
+        metrics = kwargs.get("metrics") or {}
+        if not isinstance(metrics, dict):
+            raise ValueError("metrics must be a mapping")
+        kwargs["metrics"] = Metrics(**{k: v for k, v in metrics.items() if k in metric_names})
+        result = cls(**kwargs)
+        if result.status not in STATUSES:
+            raise ValueError(f"unknown run status {result.status!r}")
+        return result
