@@ -35,6 +35,9 @@ class Metrics:
       warmups. peak_rss_gib: process peak resident set size (CPU runs; ru_maxrss).
     - recompiles: recompilations during the measured call (should be 0).
     - warmup_cache: "cold" | "warm" | None (compile cache state at warmup).
+    - image_flag: None when the image looks sane, else "nan" | "black" | "constant".
+    - psnr_db / ssim: similarity of the image to the baseline run's (same model, settings and
+      seed, compiler none, no accelerator) named by baseline_run_id; None without a baseline.
     """
 
     load_s: Optional[float] = None
@@ -57,6 +60,10 @@ class Metrics:
     recompiles: Optional[int] = None
     graph_breaks: Optional[int] = None
     warmup_cache: Optional[str] = None
+    image_flag: Optional[str] = None
+    psnr_db: Optional[float] = None
+    ssim: Optional[float] = None
+    baseline_run_id: Optional[str] = None
 
 
 @dataclass
