@@ -17,7 +17,8 @@ from engine import __version__
 from engine.errors import DiffbenchError
 
 #: Subcommand modules under engine.commands, in the order `--help` lists them.
-COMMANDS = ("run", "sweep", "history", "export", "compare", "doctor", "serve")
+COMMANDS = ("run", "sweep", "throughput", "check-params", "history", "export", "compare",
+            "doctor", "serve")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,10 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"diffbench {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     for name in COMMANDS:
+        module_name = f"engine.commands.{name.replace('-', '_')}"  # check-params -> check_params
         try:
-            module = importlib.import_module(f"engine.commands.{name}")
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == f"engine.commands.{name}":
+            if exc.name == module_name:
                 continue
             raise
         module.add_parser(sub)

@@ -72,7 +72,8 @@ class RunResult:
 
     ``config`` is RunConfig.to_dict() plus resolved values (``height``/``width`` as run,
     ``dtype``/``device`` resolved); ``environment`` maps component -> version string;
-    ``notices`` are user-facing warnings raised during the run.
+    ``notices`` are user-facing warnings raised during the run. ``log_tail``: the last lines
+    the run's process printed (stderr of the child), kept when a run fails or is cancelled.
     """
 
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -85,6 +86,7 @@ class RunResult:
     image_path: Optional[str] = None
     error: Optional[str] = None
     notices: list[str] = field(default_factory=list)
+    log_tail: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (metrics nested under "metrics")."""

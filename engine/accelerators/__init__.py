@@ -54,6 +54,7 @@ def register(accelerator: Accelerator) -> Accelerator:
 def _load_builtin() -> None:
     # Import for the registration side effect; each module is cheap (torch imported lazily).
     from engine.accelerators import none  # noqa: F401
+    from engine.accelerators import compile, cudagraph, nexfort, oneflow  # noqa: F401
 
 
 def get(name: str) -> Accelerator:
@@ -82,3 +83,88 @@ def check(cfg: "RunConfig", device: str) -> None:
     ok, reason = backend.available(device)
     if not ok:
         raise AcceleratorUnavailableError(f"compiler {cfg.compiler!r} cannot run here: {reason}")
+
+
+#: Backends whose compile output is worth caching on disk between runs.
+_CACHED_BACKENDS = ("compile", "compile-max-autotune", "cudagraph")
+
+
+def validate_all(cfg: "RunConfig") -> list[str]:
+    """Notices from the compiler backend, quantization and step caching settings.
+
+    Raises:
+        ConfigError: a wrong type or value in compiler_config / quantize_config / cache_*.
+    """
+    notices = list(get(cfg.compiler).validate_config(cfg))
+    if cfg.quantize != "none" or cfg.quantize_config:
+        from engine.accelerators import quantize
+
+        notices += quantize.validate(cfg)
+    if cfg.deepcache:
+        from engine.accelerators import deepcache
+
+        notices += deepcache.validate(cfg)
+    return notices
+
+
+def check_all(cfg: "RunConfig", device: str) -> None:
+    """:func:`check` plus quantization and step caching availability on ``device``.
+
+    Raises:
+        AcceleratorUnavailableError: with the reason and the fix.
+    """
+    check(cfg, device)
+    if cfg.quantize != "none":
+        from engine.accelerators import quantize
+
+        ok, reason = quantize.available(cfg.quantize, device)
+        if not ok:
+            raise AcceleratorUnavailableError(f"quantize {cfg.quantize!r} cannot run here: "
+                                              f"{reason}")
+
+
+def apply_all(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
+    """Apply every accelerator ``cfg`` asks for to a pipeline already on its device.
+
+    Order (each step needs the previous one's modules): compile cache directory ->
+    channels_last / fused QKV -> step caching (DeepCache's method) -> torchao quantization ->
+    the compiler backend. Returns the (possibly wrapped) pipeline; call
+    :func:`after_warmup` after the warmup calls and read :func:`warmup_cache_state`.
+
+    Raises:
+        AcceleratorUnavailableError, ConfigError: one-line messages.
+    """
+    backend = get(cfg.compiler)
+    compiles = cfg.compiler in _CACHED_BACKENDS and (
+        cfg.compiler != "cudagraph" or backend.options(cfg)[0].regional)  # type: ignore[attr-defined]
+    if compiles:
+        from engine.accelerators import compile_cache
+
+        pipe._diffbench_cache = compile_cache.prepare(cfg, emit)
+    prepare = getattr(backend, "prepare", None)
+    if prepare is not None:
+        prepare(pipe, cfg, emit)
+    if cfg.deepcache:
+        from engine.accelerators import deepcache
+
+        deepcache.apply(pipe, cfg, emit)
+    if cfg.quantize != "none":
+        from engine.accelerators import quantize
+
+        quantize.apply(pipe, cfg, emit)
+    return backend.apply(pipe, cfg, emit)
+
+
+def after_warmup(pipe: Any, emit: "EventCallback") -> None:
+    """Persist what the warmup compiled (torch's portable cache artifacts). Never raises."""
+    state = getattr(pipe, "_diffbench_cache", None)
+    if state is not None:
+        from engine.accelerators import compile_cache
+
+        compile_cache.save(state, emit)
+
+
+def warmup_cache_state(pipe: Any) -> "str | None":
+    """"cold" / "warm" for runs that use the compile cache, None otherwise."""
+    state = getattr(pipe, "_diffbench_cache", None)
+    return state.state if state is not None else None

@@ -1,0 +1,53 @@
+"""``oneflow``: OneDiff's OneFlow backend through ``onediffx.compile_pipe(pipe)``.
+
+As the seed's script, the pipeline is handed to ``compile_pipe`` with no options. OneFlow ships
+its own CUDA runtime and wheels for few Python versions; available() reads the installed
+metadata only (importing a mismatched oneflow can abort the interpreter).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.accelerators import Accelerator, register, versions
+from engine.accelerators.onediff import compile_pipe, onediffx_missing, torch_mismatch, \
+    ISOLATION_HINT
+from engine.events import LogMessage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.config import RunConfig
+    from engine.events import EventCallback
+
+
+class OneFlow(Accelerator):
+    """``--compiler oneflow``: onediffx.compile_pipe(pipe) with the OneFlow backend."""
+
+    name = "oneflow"
+    description = "OneDiff OneFlow backend (needs oneflow and onediffx)"
+
+    def available(self, device: str = "cuda") -> tuple[bool, str]:
+        if not str(device).startswith("cuda"):
+            return False, "oneflow runs on CUDA GPUs only"
+        if versions.dist_version("oneflow") is None:
+            return False, (f"oneflow is not installed (install oneflow and onediffx as "
+                           f"OneDiff's README says, {ISOLATION_HINT})")
+        mismatch = torch_mismatch("oneflow")
+        if mismatch:
+            return False, mismatch
+        missing = onediffx_missing()
+        if missing:
+            return False, missing
+        return True, ""
+
+    def validate_config(self, cfg: "RunConfig") -> list[str]:
+        if cfg.compiler_config:
+            return [f"ignored: compiler oneflow takes no compiler_config "
+                    f"({', '.join(sorted(cfg.compiler_config))})"]
+        return []
+
+    def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
+        emit(LogMessage("info", "onediffx compile_pipe backend=oneflow"))
+        return compile_pipe(pipe, "oneflow")
+
+
+register(OneFlow())

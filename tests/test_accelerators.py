@@ -1,0 +1,274 @@
+"""Accelerator backends: config validation, availability reasons, and CPU-runnable behaviour."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from engine import accelerators
+from engine.accelerators import versions
+from engine.accelerators.options import parse_compile_options
+from engine.config import RunConfig
+from engine.errors import AcceleratorUnavailableError, ConfigError
+
+SEED_NEXFORT = {"mode": "max-optimize:max-autotune:low-precision",
+                "memory_format": "channels_last", "dynamic": True}
+
+
+def cfg(**kwargs) -> RunConfig:
+    return RunConfig(model="tiny-sd15", **kwargs)
+
+
+# --------------------------------------------------------------------------- registry
+def test_every_config_compiler_has_a_backend():
+    from engine.config import COMPILERS
+
+    backends = accelerators.all_backends()
+    assert set(COMPILERS) <= set(backends)
+    for name in COMPILERS:
+        ok, reason = backends[name].available("cpu")
+        assert isinstance(ok, bool) and isinstance(reason, str)
+        assert ok or reason, f"{name}: unavailable without a reason"
+
+
+# --------------------------------------------------------------------------- compile
+def test_compile_seed_nexfort_mode_is_ignored_with_notice():
+    notices = accelerators.get("compile").validate_config(cfg(compiler="compile",
+                                                              compiler_config=SEED_NEXFORT))
+    assert any("nexfort-only mode" in n and "max-optimize" in n for n in notices)
+    opts, _ = accelerators.get("compile").options(
+        cfg(compiler="compile", compiler_config=SEED_NEXFORT))
+    assert opts.mode is None and opts.channels_last and opts.dynamic is True
+
+
+def test_compile_max_autotune_defaults_and_overrides():
+    backend = accelerators.get("compile-max-autotune")
+    opts, notices = backend.options(cfg(compiler="compile-max-autotune"))
+    assert opts.mode == "max-autotune" and notices == []
+    opts, _ = backend.options(cfg(compiler="compile-max-autotune",
+                                  compiler_config={"mode": "reduce-overhead"}))
+    assert opts.mode == "reduce-overhead"
+    # A nexfort mode falls back to the backend's own default, with a notice naming it.
+    opts, notices = backend.options(cfg(compiler="compile-max-autotune",
+                                        compiler_config=SEED_NEXFORT))
+    assert opts.mode == "max-autotune" and "max-autotune" in notices[0]
+
+
+@pytest.mark.parametrize("config, fragment", [
+    ({"mode": 3}, "mode must be a string"),
+    ({"mode": "fastest"}, "mode must be one of"),
+    ({"fullgraph": "yes"}, "fullgraph must be true or false"),
+    ({"dynamic": 1}, "dynamic must be true, false or null"),
+    ({"memory_format": "nhwc"}, "memory_format must be one of"),
+    ({"fuse_qkv": 1}, "fuse_qkv must be true or false"),
+    ({"compile_repeated_blocks": "on"}, "compile_repeated_blocks must be true or false"),
+    ({"backend": ""}, "backend must be"),
+])
+def test_compile_wrong_types_raise_one_line(config, fragment):
+    with pytest.raises(ConfigError) as info:
+        accelerators.get("compile").validate_config(cfg(compiler="compile",
+                                                        compiler_config=config))
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_compile_aliases_and_unknown_keys():
+    opts, notices = parse_compile_options(
+        {"fuse_qkv_projections": True, "compile_repeated_blocks": True, "options": {},
+         "colour": "red"}, "compile")
+    assert opts.fuse_qkv and opts.regional
+    assert any("nexfort-only key 'options'" in n for n in notices)
+    assert any("unknown compiler_config key 'colour'" in n for n in notices)
+    assert opts.torch_kwargs() == {"fullgraph": False, "dynamic": None, "backend": "inductor"}
+
+
+def test_none_ignores_seed_config_with_notices():
+    notices = accelerators.get("none").validate_config(cfg(compiler_config=SEED_NEXFORT))
+    assert len(notices) == 3 and "nexfort-only mode" in notices[0]
+
+
+def test_compile_available_reasons(monkeypatch):
+    backend = accelerators.get("compile")
+    monkeypatch.setattr(versions, "torch_version", lambda: "1.13.1")
+    ok, reason = backend.available("cpu")
+    assert not ok and "torch >= 2.0" in reason and "1.13.1" in reason
+    monkeypatch.setattr(versions, "torch_version", lambda: None)
+    assert backend.available("cpu") == (False, "torch is not installed")
+
+
+def test_compile_on_cpu_needs_cxx(monkeypatch):
+    monkeypatch.setattr(versions, "cxx_compiler", lambda: None)
+    ok, reason = accelerators.get("compile").available("cpu")
+    assert not ok and "C++ compiler" in reason
+
+
+# --------------------------------------------------------------------------- cudagraph
+def test_cudagraph_needs_cuda_and_rejects_bad_combinations():
+    backend = accelerators.get("cudagraph")
+    ok, reason = backend.available("cpu")
+    assert not ok and "CUDA" in reason
+    with pytest.raises(AcceleratorUnavailableError, match="cannot run here"):
+        accelerators.check(cfg(compiler="cudagraph"), "cpu")
+    with pytest.raises(ConfigError, match="nest CUDA graphs"):
+        backend.validate_config(cfg(compiler="cudagraph",
+                                    compiler_config={"regional": True,
+                                                     "mode": "reduce-overhead"}))
+    with pytest.raises(ConfigError, match="deepcache cannot be combined"):
+        backend.validate_config(cfg(compiler="cudagraph", deepcache=True))
+    notices = backend.validate_config(cfg(compiler="cudagraph",
+                                          compiler_config={"fullgraph": True}))
+    assert any("only with regional=true" in n for n in notices)
+
+
+# --------------------------------------------------------------------------- onediff
+def test_nexfort_not_installed_reason(monkeypatch):
+    monkeypatch.setattr(versions, "dist_version", lambda name: None)
+    ok, reason = accelerators.get("nexfort").available("cuda")
+    assert not ok and reason.startswith("nexfort is not installed")
+    ok, reason = accelerators.get("oneflow").available("cuda")
+    assert not ok and reason.startswith("oneflow is not installed")
+
+
+def test_nexfort_built_for_other_torch(monkeypatch):
+    installed = {"nexfort": "0.1.dev264+torch241cu121", "torch": "2.11.0+cu130",
+                 "onediffx": "1.2.0"}
+    monkeypatch.setattr(versions, "dist_version", installed.get)
+    ok, reason = accelerators.get("nexfort").available("cuda")
+    assert not ok
+    assert "built against torch 2.4.1 while this is torch 2.11.0+cu130" in reason
+
+
+def test_nexfort_pinned_torch_and_missing_onediffx(monkeypatch):
+    installed = {"nexfort": "0.1.dev300", "torch": "2.11.0"}
+    monkeypatch.setattr(versions, "dist_version", installed.get)
+    monkeypatch.setattr(versions, "torch_required_by", lambda dist: "torch<=2.5.1")
+    ok, reason = accelerators.get("nexfort").available("cuda")
+    assert not ok and "requires torch<=2.5.1 while this is torch 2.11.0" in reason
+    monkeypatch.setattr(versions, "torch_required_by", lambda dist: None)
+    ok, reason = accelerators.get("nexfort").available("cuda")
+    assert not ok and reason.startswith("onediffx is not installed")
+
+
+def test_onediff_backends_cpu_reason_and_preflight():
+    for name in ("nexfort", "oneflow"):
+        ok, reason = accelerators.get(name).available("cpu")
+        assert not ok and "CUDA" in reason
+        with pytest.raises(AcceleratorUnavailableError) as info:
+            accelerators.check(cfg(compiler=name), "cpu")
+        assert "\n" not in str(info.value)
+
+
+def test_nexfort_config_validation():
+    backend = accelerators.get("nexfort")
+    assert backend.validate_config(cfg(compiler="nexfort", compiler_config=SEED_NEXFORT)) == []
+    with pytest.raises(ConfigError, match="options must be a JSON object"):
+        backend.validate_config(cfg(compiler="nexfort", compiler_config={"options": [1]}))
+    with pytest.raises(ConfigError, match="mode must be a string"):
+        backend.validate_config(cfg(compiler="nexfort", compiler_config={"mode": 1}))
+    notices = accelerators.get("oneflow").validate_config(
+        cfg(compiler="oneflow", compiler_config={"mode": "x"}))
+    assert "takes no compiler_config" in notices[0]
+
+
+def test_version_helpers():
+    assert versions.version_tuple("2.11.0+cu130") == (2, 11, 0)
+    assert versions.built_for_torch("0.1.dev264+torch241cu121") == "2.4.1"
+    assert versions.built_for_torch("0.1.dev264") is None
+    assert versions.dist_version("surely-not-installed-dist") is None
+
+
+# --------------------------------------------------------------------------- quantize
+def test_quantize_validation():
+    from engine.accelerators import quantize
+
+    notices = accelerators.validate_all(cfg(compiler="compile", quantize="int8dq",
+                                            quantize_config={"quant_type": "int8_dynamic",
+                                                             "min_features": 4096,
+                                                             "extra": 1}))
+    assert any("unknown quantize_config key 'extra'" in n for n in notices)
+    with pytest.raises(ConfigError, match="contradicts"):
+        quantize.validate(cfg(quantize="int8wo", quantize_config={"quant_type": "int8_dynamic"}))
+    with pytest.raises(ConfigError, match="modules"):
+        quantize.validate(cfg(quantize="int8wo", quantize_config={"modules": ["unet", "x"]}))
+    with pytest.raises(ConfigError, match="min_features"):
+        quantize.validate(cfg(quantize="int8wo", quantize_config={"min_features": -1}))
+    assert any("without torch.compile" in n for n in quantize.validate(cfg(quantize="int8wo")))
+    ok, reason = quantize.available("fp8dq", "cpu")
+    assert not ok and ("8.9" in reason or "torchao" in reason)
+
+
+def test_quantize_missing_torchao_reason(monkeypatch):
+    from engine.accelerators import quantize
+
+    monkeypatch.setattr(versions, "dist_version", lambda name: None)
+    ok, reason = quantize.available("int8wo", "cpu")
+    assert not ok and "torchao is not installed" in reason
+    with pytest.raises(AcceleratorUnavailableError, match="quantize 'int8wo' cannot run"):
+        accelerators.check_all(cfg(quantize="int8wo"), "cpu")
+
+
+# --------------------------------------------------------------------------- compile cache
+def test_compile_cache_dir_per_profile(tmp_path, monkeypatch):
+    from engine.accelerators import compile_cache
+
+    monkeypatch.setenv("DIFFBENCH_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    events = []
+    run = cfg(compiler="compile", profile="profiles/My Profile.toml")
+    state = compile_cache.prepare(run, events.append)
+    assert state.state == "cold"
+    assert state.directory == str(tmp_path / "compile" / "My_Profile")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"].startswith(state.directory)
+    # Anything cached there makes the next run warm.
+    (tmp_path / "compile" / "My_Profile" / "inductor" / "entry").write_text("x")
+    assert compile_cache.prepare(run, events.append).state == "warm"
+    explicit = compile_cache.cache_dir(cfg(compile_cache_dir=str(tmp_path / "mine")))
+    assert explicit == str(tmp_path / "mine")
+
+
+def test_regional_compile_drops_inductor_cuda_graphs_with_notice():
+    """Per-block CUDA graphs overwrite the residual stream (seen on the H200): fall back."""
+    backend = accelerators.get("compile-max-autotune")
+    opts, notices = backend.options(cfg(compiler="compile-max-autotune",
+                                        compiler_config={"regional": True}))
+    assert opts.mode == "max-autotune-no-cudagraphs"
+    assert any("cannot use mode max-autotune's CUDA graphs" in n for n in notices)
+    opts, _ = accelerators.get("compile").options(
+        cfg(compiler="compile", compiler_config={"regional": True, "mode": "reduce-overhead"}))
+    assert opts.mode == "default"
+
+
+def test_cudagraph_call_signature_ignores_values_but_not_shapes():
+    torch = pytest.importorskip("torch")
+    from engine.accelerators.cudagraph import _copy_into, _signature, _to_static
+
+    a = (torch.zeros(2, 4), torch.tensor(3.0))
+    kw = {"added_cond_kwargs": {"time_ids": torch.zeros(2, 6)}, "return_dict": False}
+    same = _signature((torch.ones(2, 4), torch.tensor(9.0)),
+                      {"added_cond_kwargs": {"time_ids": torch.ones(2, 6)},
+                       "return_dict": False})
+    assert _signature(a, kw) == same
+    assert _signature((torch.zeros(3, 4), a[1]), kw) != same  # a new shape: a new graph
+    assert _signature(a, dict(kw, return_dict=True)) != same
+    # A scalar timestep is data (a buffer), not part of the key.
+    assert _signature((a[0], 5), kw) == _signature((a[0], 7), kw)
+    static = _to_static(kw, "cpu")
+    _copy_into(static, {"added_cond_kwargs": {"time_ids": torch.full((2, 6), 2.0)},
+                        "return_dict": False})
+    assert static["added_cond_kwargs"]["time_ids"].eq(2.0).all()
+    assert kw["added_cond_kwargs"]["time_ids"].eq(0).all()  # the caller's tensor untouched
+
+
+def test_regional_skips_vae_compile_unless_asked():
+    assert parse_compile_options({"regional": True}, "compile")[0].compile_vae is False
+    assert parse_compile_options({}, "compile")[0].compile_vae is True
+    assert parse_compile_options({"regional": True, "compile_vae": True},
+                                 "compile")[0].compile_vae is True
+
+
+def test_cudagraph_regional_max_autotune_drops_nested_graphs():
+    opts, notices = accelerators.get("cudagraph").options(
+        cfg(compiler="cudagraph", compiler_config={"regional": True, "mode": "max-autotune"}))
+    assert opts.mode == "max-autotune-no-cudagraphs" and opts.regional
+    assert any("nest inductor's CUDA graphs" in n for n in notices)

@@ -1,0 +1,142 @@
+"""Accelerators that run on the CPU, on a tiny real UNet: torch.compile (regional, through
+inductor), step caching, and the compile-progress watcher."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+diffusers = pytest.importorskip("diffusers")
+
+from engine import accelerators  # noqa: E402
+from engine.accelerators import deepcache  # noqa: E402
+from engine.compile_progress import CompileWatcher  # noqa: E402
+from engine.config import RunConfig  # noqa: E402
+from engine.errors import ConfigError  # noqa: E402
+from engine.events import CompileProgress, LogMessage  # noqa: E402
+
+
+def tiny_unet():
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(8, 16), norm_num_groups=4, cross_attention_dim=8,
+        attention_head_dim=2,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"))
+    return unet.eval().requires_grad_(False)
+
+
+class TinyPipe:
+    """The parts of a diffusers pipeline the accelerators touch, driven step by step."""
+
+    def __init__(self):
+        self.unet = tiny_unet()
+        self.scheduler = diffusers.EulerDiscreteScheduler()
+        self.vae = None
+
+    def __call__(self, steps=4, seed=0):
+        gen = torch.Generator().manual_seed(seed)
+        latents = torch.randn(1, 4, 8, 8, generator=gen)
+        text = torch.randn(1, 3, 8, generator=gen)
+        self.scheduler.set_timesteps(steps)
+        outs = []
+        for t in self.scheduler.timesteps:
+            noise = self.unet(latents, t, encoder_hidden_states=text, return_dict=False)[0]
+            outs.append(noise)
+            latents = self.scheduler.step(noise, t, latents, return_dict=False)[0]
+        return outs
+
+
+def test_deepcache_skips_deep_blocks_between_full_steps():
+    reference = TinyPipe()(steps=6)
+    pipe = TinyPipe()
+    events = []
+    cache = deepcache.apply(pipe, RunConfig(model="tiny-sd15", deepcache=True,
+                                            cache_interval=3), events.append)
+    outs = pipe(steps=6)
+    assert (cache.full_steps, cache.cached_steps) == (2, 4)
+    # Full steps (0 and 3) see the same inputs on step 0 only; step 0 is exact.
+    torch.testing.assert_close(outs[0], reference[0])
+    # Cached steps reuse stale deep features: close to, but not equal to, the full UNet.
+    assert not torch.equal(outs[1], reference[1])
+    assert isinstance(events[0], LogMessage) and "DeepCache" in events[0].text
+    # A second call starts again with a full step.
+    pipe(steps=6)
+    assert (cache.full_steps, cache.cached_steps) == (4, 8)
+
+
+def test_deepcache_interval_one_is_exact_and_layer_range_checked():
+    reference = TinyPipe()(steps=3)
+    pipe = TinyPipe()
+    deepcache.apply(pipe, RunConfig(model="tiny-sd15", deepcache=True, cache_interval=1),
+                    lambda e: None)
+    for got, want in zip(pipe(steps=3), reference):
+        torch.testing.assert_close(got, want)
+    with pytest.raises(ConfigError, match="cache_layer_id must be between 0 and 1"):
+        deepcache.apply(TinyPipe(), RunConfig(model="tiny-sd15", deepcache=True,
+                                              cache_layer_id=5), lambda e: None)
+    with pytest.raises(ConfigError, match="cache_block_id"):
+        deepcache.validate(RunConfig(model="tiny-sd15", deepcache=True, cache_block_id=1))
+
+
+def test_deepcache_keeps_scheduler_signature():
+    """Pipelines inspect scheduler.step for eta/generator: the hook must not hide them."""
+    import inspect
+
+    pipe = TinyPipe()
+    pipe.scheduler = diffusers.EulerAncestralDiscreteScheduler()
+    deepcache.apply(pipe, RunConfig(model="tiny-sd15", deepcache=True), lambda e: None)
+    assert "generator" in inspect.signature(pipe.scheduler.step).parameters
+
+
+def test_regional_compile_on_cpu_matches_eager_and_reports_progress(tmp_path, monkeypatch):
+    """A real torch.compile (Dynamo tracing + AOTAutograd; backend aot_eager keeps CI fast,
+    inductor's C++ codegen takes about a minute here) of the repeated transformer blocks."""
+    ok, reason = accelerators.get("compile").available("cpu")
+    if not ok:
+        pytest.skip(reason)
+    monkeypatch.setenv("DIFFBENCH_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    torch._dynamo.reset()
+    reference = TinyPipe()(steps=2)
+    pipe = TinyPipe()
+    events = []
+    cfg = RunConfig(model="tiny-sd15", compiler="compile",
+                    compiler_config={"regional": True, "compile_vae": False,
+                                     "backend": "aot_eager"})
+    watcher = CompileWatcher(events.append, poll_s=0.05).start()
+    accelerators.apply_all(pipe, cfg, events.append)
+    outs = pipe(steps=2)
+    counts = watcher.stop()
+    assert counts.frames >= 1 and counts.graphs >= 1
+    progress = [e for e in events if isinstance(e, CompileProgress)]
+    assert progress and progress[-1].graphs >= 1 and "compiled" in progress[-1].message
+    for got, want in zip(outs, reference):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    mark = watcher.mark()
+    pipe(steps=2)
+    assert watcher.recompiles_since(mark) == 0
+
+
+def test_watcher_heartbeat_only_while_something_compiles(monkeypatch):
+    """A compile with no counter movement for a while still emits progress (a 2-minute
+    compile must not look like a hang), but a run that compiles nothing stays silent."""
+    import time
+
+    from engine import compile_progress
+    from engine.compile_progress import CompileCounts
+
+    monkeypatch.setattr(compile_progress, "HEARTBEAT_S", 0.05)
+    state = {"counts": CompileCounts()}
+    monkeypatch.setattr(compile_progress, "read_counts", lambda: state["counts"])
+    events = []
+    watcher = CompileWatcher(events.append, poll_s=0.01).start()
+    time.sleep(0.2)
+    assert events == []  # nothing traced: no heartbeat
+    state["counts"] = CompileCounts(frames=1)
+    time.sleep(0.3)
+    watcher.stop()
+    assert len(events) >= 3 and "Dynamo tracing" in events[1].message
+    assert events[-1].frames == 1 and events[-1].elapsed_s >= 0.2

@@ -1,0 +1,131 @@
+"""`diffbench run`: exit codes for bad input (nothing written), a full run, flags vs profile."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main as cli
+from engine.export import read_toml
+from engine.history import History
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh DIFFBENCH_HOME and working folder per test."""
+    monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def not_an_image(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("not a png")
+    return str(path)
+
+
+BAD = [
+    (["--height", "100"], "height must be a multiple of 8"),
+    (["--width", "12"], "width must be a multiple of 8"),
+    (["--steps", "0"], "steps must be between 1"),
+    (["--input-image", "{png}", "--steps", "1", "--strength", "0.5"],
+     "int(1 * 0.5) = 0 denoising steps"),
+    (["--input-image", "missing.png"], "input_image not found: missing.png"),
+    (["--input-image", "{bad}"], "input_image is not a readable image"),
+    (["--compiler", "turbo"], "unknown compiler 'turbo'"),
+    (["--compiler-config", "{mode: 1}"], "compiler_config is not valid JSON"),
+    (["--scheduler", "FastScheduler"], "unknown scheduler 'FastScheduler'"),
+    (["--model", "tiny-unknown"], "unknown built-in model 'tiny-unknown'"),
+    (["--model", "nobody/no-such-model"], "huggingface-cli download nobody/no-such-model"),
+    (["--compiler", "nexfort"], "compiler 'nexfort' cannot run here"),
+    (["--compiler", "oneflow"], "compiler 'oneflow' cannot run here"),
+    (["--model", "tiny-sdxl", "--task", "pix2pix", "--input-image", "{png}"],
+     "task 'pix2pix' does not fit a sdxl model"),
+    (["--profile", "no-such-profile"], "unknown profile 'no-such-profile'"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(argv, message, home, capsys,
+                                                            input_png, not_an_image):
+    argv = [a.replace("{png}", input_png).replace("{bad}", not_an_image) for a in argv]
+    code = cli(["run", "--model", "tiny-sd15", "--in-process", "--output-image", "o.png",
+                "--export", "r.toml", *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("diffbench: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert not (home / "o.png").exists() and not (home / "r.toml").exists()
+    assert History().count() == 0
+
+
+def test_export_folder_missing_is_refused_before_running(home, capsys):
+    code = cli(["run", "--in-process", "--export", "nowhere/r.toml"])
+    assert code == 2 and "folder does not exist" in capsys.readouterr().err
+
+
+def test_output_image_that_is_a_folder_is_refused_before_running(home, capsys):
+    (home / "images").mkdir()
+    code = cli(["run", "--in-process", "--output-image", "images", "--export", "r.toml"])
+    assert code == 2 and "it is a folder" in capsys.readouterr().err
+    assert not (home / "r.toml").exists() and History().count() == 0
+
+
+def test_full_run_prints_the_seed_block_exports_and_records(home, capsys):
+    code = cli(["run", "--model", "tiny-sdxl", "--steps", "3", "--height", "64", "--width",
+                "64", "--warmups", "1", "--in-process", "--output-image", "o.png",
+                "--export", "r.toml"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for label in ("Warmup time", "Inference time", "Iterations per second",
+                  "Max used memory", "Steps run"):
+        assert label in out
+    assert (home / "o.png").is_file()
+    [exported] = read_toml(home / "r.toml")
+    assert exported.status == "finished" and exported.metrics.steps_run == 3
+    assert exported.config["model"] == "tiny-sdxl"
+    [stored] = History().list()
+    assert stored.run_id == exported.run_id
+
+
+def test_flags_override_only_what_is_given(home, tmp_path):
+    profile = tmp_path / "p.toml"
+    profile.write_text('model = "tiny-sd15"\nsteps = 7\nheight = 64\nwidth = 64\n'
+                       'seed = 5\nwarmups = 0\n')
+    code = cli(["run", "--profile", str(profile), "--steps", "2", "--in-process",
+                "--export", "r.toml", "--no-history"])
+    assert code == 0
+    [result] = read_toml(home / "r.toml")
+    assert result.config["steps"] == 2  # flag wins
+    assert result.config["seed"] == 5 and result.config["height"] == 64  # profile kept
+    assert result.config["profile"] == "p"
+    assert History().count() == 0  # --no-history
+
+
+def test_subprocess_bad_input_has_no_traceback(home):
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "run", "--steps", "0"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("diffbench: error: steps must be between 1 and 10000, "
+                                   "got 0")
+
+
+def test_subprocess_default_child_run(home):
+    """The default path: the CLI runs the engine in a child process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "run", "--model", "tiny-sd15", "--steps", "2",
+         "--height", "64", "--width", "64", "--warmups", "0", "--output-image", "o.png"],
+        capture_output=True, text=True, cwd=home, timeout=180,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert "Iterations per second" in proc.stdout
+    assert (home / "o.png").is_file()
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,113 @@
+"""`diffbench history`, `export`, `compare` on a stored history."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.cli import main as cli
+from engine.export import read_toml
+from engine.history import History
+from engine.result import Metrics, RunResult
+
+
+@pytest.fixture
+def history(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    h = History()
+    cfg = {"model": "tiny-sd15", "task": "t2i", "height": 64, "width": 64, "seed": 333}
+    h.add(RunResult(run_id="aaaa00000001", started_at="2026-01-01T10:00:00+00:00",
+                    config={**cfg, "compiler": "none"},
+                    metrics=Metrics(it_per_s=10.0, inference_s=0.5, warmup_s=1.0,
+                                    peak_rss_gib=1.0)))
+    h.add(RunResult(run_id="bbbb00000002", started_at="2026-01-01T11:00:00+00:00",
+                    config={**cfg, "compiler": "compile", "compiler_config": {"mode": "x"}},
+                    metrics=Metrics(it_per_s=15.0, inference_s=0.25, warmup_s=30.0,
+                                    peak_rss_gib=1.5)))
+    h.add(RunResult(run_id="cccc00000003", started_at="2026-01-01T12:00:00+00:00",
+                    status="failed", error="child crashed with SIGSEGV (segmentation fault)",
+                    config={**cfg, "model": "tiny-sdxl", "compiler": "compile"}))
+    return h
+
+
+def test_history_lists_newest_first_with_filters(history, capsys):
+    assert cli(["history"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("cccc00000003") < out.index("bbbb00000002") < out.index("aaaa00000001")
+    assert "SIGSEGV" in out and "15.00" in out
+    assert cli(["history", "--status", "failed", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(x)["run_id"] for x in lines] == ["cccc00000003"]
+    assert cli(["history", "--compiler", "compile", "--model", "tiny-sd15", "--json"]) == 0
+    assert [json.loads(x)["run_id"] for x in capsys.readouterr().out.splitlines()] == \
+        ["bbbb00000002"]
+    assert cli(["history", "--limit", "1", "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_history_fits_a_narrow_terminal(history, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert cli(["history"]) == 0
+    out = capsys.readouterr().out
+    assert all(len(line) <= 80 for line in out.splitlines())
+    assert "aaaa00000001" in out  # ids are never dropped
+
+
+def test_export_ids_and_all_then_import_round_trip(history, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "two.toml"
+    assert cli(["export", "aaaa", "bbbb", "aaaa00000001", "-o", str(out)]) == 0
+    assert [r.run_id for r in read_toml(out)] == ["aaaa00000001", "bbbb00000002"]
+    assert cli(["export", "--all", "--status", "finished", "-o", str(out)]) == 0
+    assert len(read_toml(out)) == 2
+    assert cli(["export", "--all", "-o", str(out)]) == 0
+    exported = read_toml(out)
+    assert len(exported) == 3
+    # import into a fresh history gives the same runs back
+    monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path / "other"))
+    assert cli(["history", "--import", str(out)]) == 0
+    assert sorted(r.to_dict()["run_id"] for r in History().list()) == \
+        sorted(r.run_id for r in exported)
+    assert [r.to_dict() for r in History().list()] == \
+        [r.to_dict() for r in history.list()]
+
+
+def test_delete_and_reset(history, capsys):
+    assert cli(["history", "--delete", "cccc"]) == 0
+    assert history.count() == 2
+    assert cli(["history", "--reset"]) == 0
+    assert "moved" in capsys.readouterr().out
+    assert History().count() == 0
+    assert list(history.path.parent.glob("history.sqlite.bak-*"))
+
+
+def test_compare_prints_ratios_b_over_a(history, capsys):
+    assert cli(["compare", "aaaa", "bbbb", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rows = {r["metric"]: r for r in data["rows"]}
+    assert rows["it_per_s"]["ratio"] == pytest.approx(1.5)
+    assert rows["inference_s"]["ratio"] == pytest.approx(0.5)
+    assert rows["warmup_s"]["ratio"] == pytest.approx(30.0)
+    assert rows["peak_rss_gib"]["ratio"] == pytest.approx(1.5)
+    assert data["settings"]["compiler"] == ["none", "compile"]
+    assert cli(["compare", "aaaa", "bbbb"]) == 0
+    out = capsys.readouterr().out
+    assert "1.50x" in out and "0.50x" in out and "compiler_config" in out
+
+
+def test_compare_with_a_failed_run_and_images(history, tmp_path, capsys):
+    from PIL import Image
+
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(a)
+    Image.new("RGB", (16, 16), (10, 20, 31)).save(b)
+    run_a, run_b = history.get("aaaa"), history.get("bbbb")
+    run_a.image_path, run_b.image_path = str(a), str(b)
+    history.add(run_a)
+    history.add(run_b)
+    assert cli(["compare", "aaaa", "bbbb", "--json"]) == 0
+    image = json.loads(capsys.readouterr().out)["image"]
+    assert 40 < image["psnr_db"] < 100 and 0.9 < image["ssim"] <= 1.0
+    assert cli(["compare", "aaaa", "cccc"]) == 0
+    assert "note: run cccc00000003 failed" in capsys.readouterr().out

@@ -1,0 +1,413 @@
+"""The diffbench dashboard: settings on the left, live run, results and history on the right.
+
+Runs execute in a Textual thread worker that calls tui.engine_bridge (child process by
+default); this module imports no torch, so the first screen is up in well under a second.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, RichLog, Static, TabbedContent, \
+    TabPane
+
+from engine.config import RunConfig
+from engine.errors import ConfigError, DiffbenchError
+from engine.result import RunResult
+from tui import engine_bridge
+from tui import messages as msg
+from tui.runs import accel_of
+from tui.history_actions import HistoryActions
+from tui.probes import EnvironmentProbes
+from tui.widgets.history import HistoryTable
+from tui.widgets.live import PHASE_LABELS, LivePanel
+from tui.widgets.results import ResultPanels
+from tui.widgets.settings import SettingsForm
+
+#: RunConfig field names, to point at the form field a ConfigError is about.
+_FIELDS = tuple(RunConfig().to_dict())
+
+
+def field_of_error(message: str) -> Optional[str]:
+    """The RunConfig field a ConfigError message names first (None if none)."""
+    first = message.split(" ", 1)[0]
+    if first in _FIELDS:
+        return first
+    for word in ("compiler", "scheduler", "quantize", "input_image", "strength", "steps",
+                 "model"):
+        if word in message:
+            return word
+    if "img2img" in message or "input image" in message:
+        return "input_image"
+    return None
+
+
+class DiffbenchApp(EnvironmentProbes, HistoryActions, App):
+    """The dashboard. ``engine`` replaces the real engine (tests pass tui.testing.FakeEngine);
+    ``history`` replaces the run store; ``export_dir`` is where exports go (default: cwd)."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
+    TITLE = "diffbench"
+    # Focus is given after the first paint (see on_mount): focusing re-styles the
+    # ancestors, and the first screen should not wait for that.
+    AUTO_FOCUS = None
+    SUB_TITLE = "diffusion inference benchmark"
+    # SSH-safe keys: no ctrl+s/ctrl+q-style flow-control clashes beyond Textual's own quit,
+    # no function keys needed (F1 is an alias for ?).
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run", priority=True),
+        Binding("ctrl+g", "cancel", "Cancel", priority=True),
+        Binding("ctrl+e", "export", "Export", priority=True),
+        Binding("ctrl+o", "preview", "Image", priority=True),
+        Binding("ctrl+t", "compare", "Compare", priority=True),
+        Binding("ctrl+l", "load_run", "Re-run cfg", priority=True),
+        Binding("ctrl+f", "filter", "Filter", show=False, priority=True),
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, engine: Optional[engine_bridge.EngineFn] = None,
+                 history: Any = None, in_process: bool = False,
+                 export_dir: Optional[Path] = None) -> None:
+        super().__init__()
+        self._engine = engine
+        self._in_process = in_process
+        self._history = history
+        self.export_dir = Path(export_dir) if export_dir else None
+        self._tokens = itertools.count(1)
+        self.run_token = 0  # token of the run in progress (0: none)
+        self.running_cfg: Optional[RunConfig] = None
+        self.current_phase: Optional[str] = None
+        self.cancel_event: Optional[threading.Event] = None
+        self.config_error: Optional[str] = None
+        self.last_result: Optional[RunResult] = None
+        self.last_exported: Optional[Path] = None
+        self._button_state: Optional[tuple[bool, bool]] = None
+        self._validated = False
+        self._validation_queued = False
+        # filled by worker threads after start-up (tui.checks); None = not known yet
+        self.device: Optional[str] = None
+        self.backends: dict[str, tuple[bool, str]] = {}
+        self.model_problems: dict[str, Optional[str]] = {}
+        self.gpu_available = False
+        self._labeled_device: Optional[str] = None
+        self.all_backends: dict[str, dict[str, tuple[bool, str]]] = {}
+        self.quantize_modes: dict[str, dict[str, tuple[bool, str]]] = {}
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield SettingsForm(engine_bridge.list_profiles(), id="settings")
+                yield Static("", id="validation")
+                yield Button("Run  ctrl+r", id="run", variant="success", compact=True)
+            with Vertical(id="right"):
+                yield LivePanel(id="live")
+                yield ResultPanels(id="results")
+                with TabbedContent(id="tabs"):
+                    with TabPane("History", id="tab_history"):
+                        yield Input(placeholder="filter: model, accelerator, status... "
+                                                "(ctrl+f)", id="filter", compact=True)
+                        yield HistoryTable(id="history")
+                    with TabPane("Log", id="tab_log"):
+                        yield RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#left").border_title = "Settings"
+        if self._history is None:
+            self._history = engine_bridge.open_history()
+        self.refresh_history()
+        self.validate_form()
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self.query_one("#model", Input).focus()
+        self._probe_worker()
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def history(self) -> Any:
+        return self._history
+
+    @property
+    def running(self) -> bool:
+        return self.run_token != 0
+
+    def form(self) -> SettingsForm:
+        return self.query_one(SettingsForm)
+
+    def table(self) -> HistoryTable:
+        return self.query_one(HistoryTable)
+
+    def live(self) -> LivePanel:
+        return self.query_one(LivePanel)
+
+    def log_line(self, level: str, text: str) -> None:
+        style = {"warning": "yellow", "error": "bold red"}.get(level, "")
+        from rich.text import Text
+
+        self.query_one("#log", RichLog).write(Text(f"[{level}] {text}", style=style))
+
+    def refresh_history(self) -> None:
+        try:
+            runs = list(self._history.list())
+        except Exception as exc:  # a broken store must not take the dashboard down
+            self.notify(f"cannot read history: {exc}", severity="error")
+            runs = []
+        self.table().set_runs(runs)
+
+    # ------------------------------------------------------------------ validation
+    @on(SettingsForm.Changed)
+    def _form_changed(self) -> None:
+        # coalesce: a profile load or start-up fires many changes; validate once after them
+        if not self._validation_queued:
+            self._validation_queued = True
+            self.call_after_refresh(self.validate_form)
+
+    def validate_form(self) -> None:
+        """Build a RunConfig from the form; show the ConfigError and disable Run if any."""
+        self._validation_queued = False
+        try:
+            label = self.query_one("#validation", Static)
+        except NoMatches:  # a late message while the app shuts down
+            return
+        try:
+            cfg = self.form().build_config()
+        except ConfigError as exc:
+            error: Optional[str] = str(exc)
+        else:
+            error = self._environment_problem(cfg)
+        if error != self.config_error or not self._validated:
+            self._validated = True
+            self.config_error = error
+            if error:
+                label.update(f"[b]Cannot run:[/b] {error}")
+            else:
+                label.update("Ready: ctrl+r runs these settings.")
+            label.set_class(error is not None, "error")
+            self.form().mark_invalid(field_of_error(error) if error else None)
+        if self.all_backends and self._form_device() != self._labeled_device:
+            self._label_compilers()
+        self._update_run_button()
+
+    def _update_run_button(self) -> None:
+        # Only touch widgets when the state flips: re-styling and footer refreshes are the
+        # expensive part of a keystroke.
+        state = (self.running, self.config_error is None)
+        if state == self._button_state:
+            return
+        self._button_state = state
+        button = self.query_one("#run", Button)
+        button.disabled = self.running or self.config_error is not None
+        button.label = "Running... ctrl+g cancels" if self.running else "Run  ctrl+r"
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        if action == "run":
+            return None if (self.running or self.config_error) else True
+        if action == "cancel":
+            return True if self.running else None
+        return True
+
+    @on(SettingsForm.ProfileChosen)
+    def load_profile(self, event: SettingsForm.ProfileChosen) -> None:
+        try:
+            data = engine_bridge.load_profile(event.name)
+        except DiffbenchError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.form().load(data, profile=event.name)
+        self.notify(f"loaded profile {event.name}", timeout=2)
+
+    # ------------------------------------------------------------------ running
+    @on(Button.Pressed, "#run")
+    def action_run(self) -> None:
+        """Validate the form and start the run worker."""
+        if self.running:
+            self.notify("a run is already in progress; ctrl+g cancels it", severity="warning")
+            return
+        try:
+            cfg = self.form().build_config()
+        except ConfigError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.start_run(cfg)
+
+    def start_run(self, cfg: RunConfig) -> None:
+        self.run_token = next(self._tokens)
+        self.running_cfg = cfg
+        self.current_phase = None
+        self.cancel_event = threading.Event()
+        description = f"starting {cfg.model} {cfg.task}, compiler {cfg.compiler}..."
+        size = f"{cfg.width}x{cfg.height}" if cfg.width else "native size"
+        self.live().begin(description, f"{cfg.model} {cfg.task} {size} {cfg.compiler} "
+                                       f"{cfg.steps} steps")
+        self.log_line("info", f"run {self.run_token}: {cfg.model} task={cfg.task} "
+                              f"compiler={cfg.compiler} steps={cfg.steps}")
+        self._update_run_button()
+        self._run_worker(cfg, self.run_token, self.cancel_event)
+        if self.gpu_available:
+            self._gpu_worker(self.run_token, self.cancel_event)
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
+    def _run_worker(self, cfg: RunConfig, token: int, cancel: threading.Event) -> None:
+        engine_bridge.run_engine(cfg, self.post_message, token, cancel, self._engine,
+                                 self._in_process)
+
+    def action_cancel(self) -> None:
+        """Ask the engine to stop at the next step or warmup boundary."""
+        if not self.running or self.cancel_event is None:
+            self.notify("nothing is running")
+            return
+        if self.cancel_event.is_set():
+            self.notify("already cancelling; the engine stops at the next step")
+            return
+        self.cancel_event.set()
+        cfg = self.running_cfg
+        what = PHASE_LABELS.get(self.current_phase or "", "start-up")
+        line = f"Cancelling {what} of {cfg.model if cfg else 'the run'}..."
+        self.live().set_status(line, style="bold yellow")
+        self.log_line("warning", line)
+
+    @on(msg.PhaseChanged)
+    def _on_phase(self, message: msg.PhaseChanged) -> None:
+        if message.token != self.run_token:
+            return
+        if not message.finished:
+            self.current_phase = message.phase
+        self.live().phase(message)
+
+    @on(msg.StepProgress)
+    def _on_step(self, message: msg.StepProgress) -> None:
+        if message.token == self.run_token:
+            self.live().step(message)
+
+    @on(msg.CompileUpdate)
+    def _on_compile(self, message: msg.CompileUpdate) -> None:
+        if message.token == self.run_token:
+            self.live().compile(message)
+
+    @on(msg.GpuUpdate)
+    def _on_gpu(self, message: msg.GpuUpdate) -> None:
+        if message.token == self.run_token:
+            self.live().gpu(message)
+
+    @on(msg.LogLine)
+    def _on_log(self, message: msg.LogLine) -> None:
+        if message.token == self.run_token:
+            self.log_line(message.level, message.text)
+
+    @on(msg.RunEnded)
+    def _on_ended(self, message: msg.RunEnded) -> None:
+        if message.token != self.run_token:
+            return
+        cfg = self.running_cfg
+        self.run_token = 0
+        self.cancel_event = None
+        result: Optional[RunResult] = message.result
+        if result is not None:
+            try:
+                self._history.add(result)
+            except Exception as exc:  # keep the result on screen even if the store fails
+                self.notify(f"could not save the run to history: {exc}", severity="error")
+            self.last_result = result
+            self.refresh_history()
+            self._select_run(result.run_id)
+        name = cfg.model if cfg else "run"
+        if message.status == "finished" and result is not None:
+            m = result.metrics
+            line = (f"Finished {name} ({accel_of(result)}): inference "
+                    f"{m.inference_s or 0:.3f} s, {m.it_per_s or 0:.2f} it/s")
+            self.live().end("finished", line)
+            self.notify(line, title="Run finished", timeout=4)
+        elif message.status == "cancelled":
+            line = f"Cancelled {name}: {message.reason or 'stopped by you'}"
+            self.live().end("cancelled", line)
+            self.notify(line, severity="warning", title="Run cancelled")
+        else:
+            line = f"Failed {name}: {message.reason or 'unknown error'}"
+            self.live().end("failed", line)
+            self.log_line("error", line)
+            self.notify(line, severity="error", title="Run failed", timeout=8)
+        self._update_run_button()
+
+    # ------------------------------------------------------------------ history events
+    @on(HistoryTable.RowHighlighted)
+    def _on_row(self, event: HistoryTable.RowHighlighted) -> None:
+        self._show_selected()
+
+    @on(HistoryTable.HeaderSelected)
+    def _on_header(self, event: HistoryTable.HeaderSelected) -> None:
+        table = self.table()
+        key = str(event.column_key.value)
+        if key in ("mark",):
+            return
+        table.sort_reverse = not table.sort_reverse if key == table.sort_key else True
+        table.sort_key = key
+        table.rebuild()
+
+    @on(Input.Changed, "#filter")
+    def _on_filter(self, event: Input.Changed) -> None:
+        event.stop()
+        self.table().filter_text = event.value
+        self.table().rebuild()
+
+    # ------------------------------------------------------------------ palette
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Run", "Run the current settings (ctrl+r)", self.action_run)
+        yield SystemCommand("Cancel run", "Stop the run in progress (ctrl+g)",
+                            self.action_cancel)
+        yield SystemCommand("Export selected runs", "Write marked/selected runs to TOML",
+                            self.action_export)
+        yield SystemCommand("Export all runs", "Write every run in the history to TOML",
+                            self.action_export_all)
+        yield SystemCommand("Compare runs", "Side by side, with ratios (ctrl+t)",
+                            self.action_compare)
+        yield SystemCommand("Re-run settings of selected run", "Load its config into the form",
+                            self.action_load_run)
+        yield SystemCommand("Delete selected runs", "Remove from the history",
+                            self.action_delete)
+        yield SystemCommand("Show image", "Preview the selected run's image (ctrl+o)",
+                            self.action_preview)
+        yield SystemCommand("Save settings as profile", "Write the form to a TOML file",
+                            self.action_save_profile)
+        yield SystemCommand("Load profile file", "Fill the form from a TOML file",
+                            self.action_open_profile)
+        yield SystemCommand("Show log", "Compiler output, warnings and errors of the runs",
+                            lambda: self.action_show_tab("tab_log"))
+        yield SystemCommand("Show history", "The runs table",
+                            lambda: self.action_show_tab("tab_history"))
+        yield SystemCommand("Help", "Keys and what the panels mean", self.action_help)
+
+    def on_unmount(self) -> None:
+        if self.cancel_event is not None:  # however the app ends, let the worker finish
+            self.cancel_event.set()
+
+    async def action_quit(self) -> None:
+        if self.cancel_event is not None:
+            self.cancel_event.set()  # let the worker thread end so the process can exit
+        self.exit()
+
+
+def main() -> int:
+    """Entry point used by `diffbench` with no arguments. Returns the exit code."""
+    app = DiffbenchApp()
+    app.run()
+    return int(app.return_code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

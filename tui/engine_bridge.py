@@ -1,0 +1,291 @@
+"""The dashboard's only door into the engine.
+
+Everything heavy (engine.runner, engine.client, and through them torch and diffusers) is
+imported lazily inside :func:`run_engine`, which runs in a Textual thread worker; the rest of
+this module uses only the cheap engine modules (config, events, result, errors) so the
+dashboard opens without importing torch.
+
+Runs go to a child process (engine.client.run_in_child) by default, so a crash or an
+out-of-memory kill cannot take the dashboard down; ``in_process=True`` or a missing
+engine.client falls back to engine.runner.run in this process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from engine import events as ev
+from engine.config import RunConfig
+from engine.errors import DiffbenchError
+from engine.result import RunResult
+from tui import messages as msg
+
+#: Step times kept for the live sparkline (newest last).
+SPARK_POINTS = 120
+
+#: An engine entry point: (cfg, on_event, cancel) -> RunResult, as engine.runner.run.
+EngineFn = Callable[[RunConfig, Callable[[Any], None], threading.Event], RunResult]
+
+
+def _optional_module(name: str) -> Any:
+    """Import ``name`` or return None when that module does not exist (yet)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise
+
+
+# ----------------------------------------------------------------------------- running
+class EventTranslator:
+    """Turns engine events into dashboard messages posted with ``post`` (thread-safe).
+
+    Keeps the step history of the current call so every StepProgress message is complete on
+    its own (older ones may be dropped by Textual's ``can_replace``).
+    """
+
+    def __init__(self, post: Callable[[Any], Any], token: int) -> None:
+        self.post = post
+        self.token = token
+        self._call_key: Optional[tuple[str, int]] = None
+        self._recent: deque[float] = deque(maxlen=SPARK_POINTS)
+        self._sum_after_first_ms = 0.0
+
+    def __call__(self, event: Any) -> None:
+        token = self.token
+        if isinstance(event, ev.StepFinished):
+            self._on_step(event)
+        elif isinstance(event, ev.PhaseStarted):
+            self.post(msg.PhaseChanged(token, event.phase, event.detail, None, event.t_s))
+        elif isinstance(event, ev.PhaseFinished):
+            self.post(msg.PhaseChanged(token, event.phase, "", event.elapsed_s, event.t_s))
+        elif isinstance(event, ev.CompileProgress):
+            self.post(msg.CompileUpdate(token, event.frames, event.graphs, event.kernels,
+                                        event.recompiles, event.elapsed_s, event.message))
+            if event.message:
+                self.post(msg.LogLine(token, "info", event.message))
+        elif isinstance(event, ev.LogMessage):
+            self.post(msg.LogLine(token, event.level, event.text))
+        # RunFinished / RunFailed: the returned RunResult is authoritative; see run_engine.
+
+    def _on_step(self, event: "ev.StepFinished") -> None:
+        key = (event.call, event.warmup_index)
+        if key != self._call_key or event.index == 1:
+            self._call_key = key
+            self._recent.clear()
+            self._sum_after_first_ms = 0.0
+        it_per_s = eta_s = None
+        if event.index > 1:
+            # step 1 includes prompt encoding: kept out of the sparkline, as out of step_ms
+            self._recent.append(float(event.step_ms))
+            # OneDiff's definition: steps 2..N over the time since step 1's end.
+            self._sum_after_first_ms += float(event.step_ms)
+            if self._sum_after_first_ms > 0:
+                it_per_s = (event.index - 1) / (self._sum_after_first_ms / 1000.0)
+                eta_s = max(0, event.total - event.index) / it_per_s
+        self.post(msg.StepProgress(self.token, event.call, event.index, event.total,
+                                   float(event.step_ms), tuple(self._recent), it_per_s, eta_s,
+                                   event.warmup_index))
+
+
+def default_engine(in_process: bool = False) -> tuple[EngineFn, str]:
+    """The engine entry point and a short label ("child process" / "in process").
+
+    Imported here, inside the worker thread: engine.runner pulls in torch.
+    """
+    if not in_process and os.environ.get("DIFFBENCH_IN_PROCESS") != "1":
+        client = _optional_module("engine.client")
+        if client is not None and hasattr(client, "run_in_child"):
+            return client.run_in_child, "child process"
+    runner = importlib.import_module("engine.runner")
+    return runner.run, "in process"
+
+
+def run_engine(cfg: RunConfig, post: Callable[[Any], Any], token: int,
+               cancel: threading.Event, engine: Optional[EngineFn] = None,
+               in_process: bool = False) -> None:
+    """Run ``cfg`` to the end and post messages; always posts exactly one RunEnded last.
+
+    Call from a worker thread. Never raises: bad input (DiffbenchError) and engine bugs end
+    as a failed RunEnded with a one-line reason, so nothing is lost and no traceback reaches
+    the screen.
+    """
+    translate = EventTranslator(post, token)
+    try:
+        if engine is None:
+            engine, where = default_engine(in_process)
+            post(msg.LogLine(token, "info", f"running {cfg.model} ({where})"))
+            if where == "in process":  # the child process runs its own preflight
+                preflight = getattr(_optional_module("engine.runner"), "preflight", None)
+                if preflight is not None:
+                    preflight(cfg)
+        result = engine(cfg, translate, cancel)
+    except DiffbenchError as exc:
+        post(msg.RunEnded(token, "failed", None, str(exc)))
+        return
+    except Exception as exc:  # an engine bug: report it in one line, keep the dashboard up
+        post(msg.RunEnded(token, "failed", None, f"{type(exc).__name__}: {exc}"))
+        return
+    if isinstance(result, dict):
+        result = RunResult.from_dict(result)
+    reason = (result.error or "") if result is not None else "the engine returned no result"
+    status = result.status if result is not None else "failed"
+    if status == "finished" and cancel.is_set():
+        reason = "cancel came after the run finished"
+    post(msg.RunEnded(token, status, result, reason))
+
+
+# ----------------------------------------------------------------------------- profiles
+def _profile_dirs() -> list[Path]:
+    here = Path(__file__).resolve().parent.parent
+    return [here / "profiles", here / "engine" / "profiles"]
+
+
+def list_profiles() -> list[str]:
+    """Names of the shipped profiles (engine.profiles when present, else profiles/*.toml)."""
+    profiles = _optional_module("engine.profiles")
+    if profiles is not None and hasattr(profiles, "list_profiles"):
+        names = []
+        for item in profiles.list_profiles():
+            names.append(item if isinstance(item, str) else getattr(item, "name", str(item)))
+        return sorted(names)
+    names = set()
+    for folder in _profile_dirs():
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.toml"))
+    return sorted(names)
+
+
+def load_profile(name_or_path: str) -> dict[str, Any]:
+    """RunConfig fields of a profile (name or .toml path) as a dict.
+
+    Raises:
+        ConfigError: unknown profile or unreadable TOML (one line).
+    """
+    profiles = _optional_module("engine.profiles")
+    for fn_name in ("load_profile",):
+        fn = getattr(profiles, fn_name, None) if profiles is not None else None
+        if fn is not None:
+            data = fn(name_or_path)
+            if isinstance(data, RunConfig):
+                return data.to_dict()
+            if hasattr(data, "settings"):  # engine.profiles.Profile
+                return dict(data.settings)
+            return dict(data)
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = next((d / f"{name_or_path}.toml" for d in _profile_dirs()
+                     if (d / f"{name_or_path}.toml").is_file()), path)
+    return read_profile_file(path)
+
+
+def read_profile_file(path: Path) -> dict[str, Any]:
+    """A profile TOML's settings: flat keys, or the [config]/[run] table if present.
+
+    Raises:
+        ConfigError: missing file or invalid TOML.
+    """
+    import tomllib
+
+    from engine.errors import ConfigError
+
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"profile not found: {path}") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read profile {path}: {exc}") from None
+    for table in ("config", "run"):
+        if isinstance(data.get(table), dict) and "model" in data[table]:
+            data = data[table]
+            break
+    return {k: v for k, v in data.items() if not isinstance(v, dict) or k in (
+        "extra_call_kwargs", "compiler_config", "quantize_config")}
+
+
+def save_profile(cfg: RunConfig, path: Path) -> Path:
+    """Write ``cfg``'s non-default settings as a profile TOML (flat keys) to ``path``.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    import tomli_w
+
+    defaults = RunConfig().to_dict()
+    data = {k: v for k, v in cfg.to_dict().items()
+            if v is not None and (v != defaults.get(k) or k == "model")}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(tomli_w.dumps(data).encode())
+    os.replace(tmp, path)
+    return path
+
+
+# ----------------------------------------------------------------------------- history
+class MemoryHistory:
+    """In-memory stand-in for engine.history.History (used when that module is absent)."""
+
+    persistent = False
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunResult] = {}
+
+    def add(self, result: RunResult) -> None:
+        self._runs[result.run_id] = result
+
+    def get(self, run_id: str) -> Optional[RunResult]:
+        return self._runs.get(run_id)
+
+    def list(self, model: Optional[str] = None, compiler: Optional[str] = None,
+             status: Optional[str] = None, limit: Optional[int] = None) -> list[RunResult]:
+        runs = [r for r in reversed(self._runs.values())
+                if (model is None or r.config.get("model") == model)
+                and (compiler is None or r.config.get("compiler") == compiler)
+                and (status is None or r.status == status)]
+        return runs[:limit] if limit else runs
+
+    def delete(self, run_id: str) -> bool:
+        return self._runs.pop(run_id, None) is not None
+
+
+def open_history() -> Any:
+    """engine.history.History() (SQLite, persists across starts) or a MemoryHistory."""
+    history = _optional_module("engine.history")
+    if history is not None and hasattr(history, "History"):
+        store = history.History()
+        if not hasattr(store, "persistent"):
+            try:
+                store.persistent = True
+            except AttributeError:
+                pass
+        return store
+    return MemoryHistory()
+
+
+# ----------------------------------------------------------------------------- export
+def export_toml(results: list[RunResult], path: Path) -> Path:
+    """Write ``results`` as one TOML file (engine.export.write_toml); returns the path.
+
+    Raises:
+        OSError: the file cannot be written. ConfigError/ValueError from the exporter.
+    """
+    export = importlib.import_module("engine.export")
+    export.write_toml(list(results), str(path))
+    return Path(path)
+
+
+def default_export_path(results: list[RunResult], folder: Optional[Path] = None) -> Path:
+    """``diffbench-<run_id>.toml`` for one run, ``diffbench-<N>-runs-<time>.toml`` for more."""
+    folder = Path(folder or os.getcwd())
+    if len(results) == 1:
+        return folder / f"diffbench-{results[0].run_id}.toml"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return folder / f"diffbench-{len(results)}-runs-{stamp}.toml"

@@ -1,0 +1,1 @@
+"""Screens of the diffbench dashboard (modal dialogs and full-screen views)."""

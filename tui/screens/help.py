@@ -1,0 +1,58 @@
+"""Help: keys and what each figure means."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Markdown
+
+HELP = """\
+# diffbench dashboard
+
+Pick a **profile** or type a **model** (tiny-sd15, tiny-sdxl, tiny-pix2pix, synthetic-*,
+a cached hub id or a local diffusers folder), the task, a size and a compiler, then run.
+Invalid settings are named under the form and Run stays disabled until they are fixed.
+
+| key | action |
+|---|---|
+| ctrl+r | run the settings in the form |
+| ctrl+g | cancel the run (stops at the next denoising step or warmup) |
+| ctrl+e | export the marked runs (or the selected one) to TOML |
+| ctrl+t | compare the two marked runs (or the selected run with its eager baseline) |
+| ctrl+o | show the selected run's image in the terminal |
+| ctrl+l | load the selected run's settings into the form (re-run) |
+| ctrl+f or / | filter the history |
+| space | mark a run in the history (A, B) |
+| s | sort the history (again: reverse) |
+| d | delete the marked or selected runs |
+| e / c / r / l | in the history: export, compare, re-run settings, show the log |
+| ctrl+p | command palette: every action, save/load profile, export all |
+| tab | next field; ctrl+q quits |
+
+## What the figures mean
+- **load**: building or loading the pipeline and moving it to the device.
+- **warmup**: wall time of the warmup calls, compilation included (as OneDiff counts it).
+- **compile**: the part of warmup the compiler reports as its own.
+- **inference**: wall time of one measured pipeline call, device synchronised at the end.
+- **it/s**: denoising steps 2..N over the time since step 1 ended (OneDiff's definition).
+- **step p50/p90**: median and 90th percentile of the per-step times (ms).
+- **peak alloc/resv**: CUDA max allocated/reserved during the measured call (GiB);
+  on CPU the process peak RSS.
+- **vs eager**: speed-up over the newest uncompiled run with the same settings.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Scrollable help; escape, q or F1 closes it."""
+
+    BINDINGS = [Binding("escape,q,f1,question_mark", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog wide", id="help"):
+            yield Markdown(HELP)
+        yield Footer()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
