@@ -189,11 +189,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     if unknown:
         parser.error(f"unknown strategies {unknown}; choose from {', '.join(STRATEGIES)}")
 
+    import warnings
+
     import torch
 
     from engine.config import RunConfig
     from engine.models.loading import load_pipeline, resolve_dtype
 
+    # peft warns on every second adapter: that is what these strategies do on purpose.
+    warnings.filterwarnings("ignore", message="Already found a `peft_config`")
     rows = []
     with tempfile.TemporaryDirectory(prefix="diffbench-lora-swap-") as tmp:
         args.cache_dir = os.path.join(tmp, "compile-cache")

@@ -104,7 +104,8 @@ def test_tiny_sd15_fit_is_linear(monkeypatch):
                                            getattr(e, "phase", None)))
     fit = result.fit
     assert fit.r2 > 0.9, result.to_dict()
-    assert fit.per_step_s > 0 and fit.base_s > -0.05
+    # The true base cost is >= 0; allow timing noise of about one step's cost below zero.
+    assert fit.per_step_s > 0 and fit.base_s > -fit.per_step_s
     assert result.warmup_s is not None and len(result.samples_s[0]) == 2
     assert {"load", "accelerate", "warmup"} <= set(phases)
     data = result.to_dict()

@@ -17,8 +17,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, RichLog, Static, TabbedContent, \
-    TabPane
+from textual.widgets import Button, Footer, Header, Input, Static, TabbedContent, TabPane
 
 from engine.config import RunConfig
 from engine.errors import ConfigError, DiffbenchError
@@ -26,6 +25,7 @@ from engine.result import RunResult
 from tui import engine_bridge
 from tui import messages as msg
 from tui.runs import accel_of
+from tui.analysis_actions import AnalysisActions
 from tui.history_actions import HistoryActions
 from tui.probes import EnvironmentProbes
 from tui.widgets.history import HistoryTable
@@ -51,7 +51,7 @@ def field_of_error(message: str) -> Optional[str]:
     return None
 
 
-class DiffbenchApp(EnvironmentProbes, HistoryActions, App):
+class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
     """The dashboard. ``engine`` replaces the real engine (tests pass tui.testing.FakeEngine);
     ``history`` replaces the run store; ``export_dir`` is where exports go (default: cwd)."""
 
@@ -71,6 +71,9 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, App):
         Binding("ctrl+t", "compare", "Compare", priority=True),
         Binding("ctrl+l", "load_run", "Re-run cfg", priority=True),
         Binding("ctrl+f", "filter", "Filter", show=False, priority=True),
+        Binding("ctrl+n", "sweep", "Sweep", show=False, priority=True),
+        Binding("ctrl+y", "throughput", "Throughput", show=False, priority=True),
+        Binding("ctrl+b", "image_compare", "Image vs baseline", show=False, priority=True),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -120,8 +123,8 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, App):
                         yield Input(placeholder="filter: model, accelerator, status... "
                                                 "(ctrl+f)", id="filter", compact=True)
                         yield HistoryTable(id="history")
-                    with TabPane("Log", id="tab_log"):
-                        yield RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+                    # the RichLog is created with the first log line (see log_widget)
+                    yield TabPane("Log", id="tab_log")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -154,11 +157,24 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, App):
     def live(self) -> LivePanel:
         return self.query_one(LivePanel)
 
+    def log_widget(self) -> Any:
+        """The log pane's RichLog, created on first use: it is hidden at start-up, and
+        textual's RichLog pulls in rich.pretty and attrs (tens of ms before the first screen).
+        """
+        from textual.widgets import RichLog
+
+        found = self.query("#log")
+        if found:
+            return found.first(RichLog)
+        log = RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+        self.query_one("#tab_log", TabPane).mount(log)
+        return log
+
     def log_line(self, level: str, text: str) -> None:
         style = {"warning": "yellow", "error": "bold red"}.get(level, "")
         from rich.text import Text
 
-        self.query_one("#log", RichLog).write(Text(f"[{level}] {text}", style=style))
+        self.log_widget().write(Text(f"[{level}] {text}", style=style))
 
     def refresh_history(self) -> None:
         try:
@@ -215,6 +231,8 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, App):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        if action in ("run", "cancel") and self.screen_owns_run_keys():
+            return False  # the sweep/throughput view binds ctrl+r / ctrl+g itself
         if action == "run":
             return None if (self.running or self.config_error) else True
         if action == "cancel":
@@ -346,7 +364,10 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, App):
     # ------------------------------------------------------------------ history events
     @on(HistoryTable.RowHighlighted)
     def _on_row(self, event: HistoryTable.RowHighlighted) -> None:
-        self._show_selected()
+        try:
+            self._show_selected()
+        except NoMatches:  # a late highlight while the app shuts down
+            pass
 
     @on(HistoryTable.HeaderSelected)
     def _on_header(self, event: HistoryTable.HeaderSelected) -> None:
@@ -390,6 +411,14 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, App):
                             lambda: self.action_show_tab("tab_log"))
         yield SystemCommand("Show history", "The runs table",
                             lambda: self.action_show_tab("tab_history"))
+        yield SystemCommand("Sweep", "Grid over settings, live matrix of it/s ratios (ctrl+n)",
+                            self.action_sweep)
+        yield SystemCommand("Open past sweep", "The matrix of a sweep in the history",
+                            self.action_open_sweep)
+        yield SystemCommand("Throughput fit", "Base and per-step cost of these settings "
+                            "(ctrl+y)", self.action_throughput)
+        yield SystemCommand("Image vs baseline", "Selected run's image beside its baseline's, "
+                            "PSNR/SSIM (ctrl+b)", self.action_image_compare)
         yield SystemCommand("Help", "Keys and what the panels mean", self.action_help)
 
     def on_unmount(self) -> None:

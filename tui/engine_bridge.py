@@ -149,15 +149,18 @@ def _profile_dirs() -> list[Path]:
 
 
 def list_profiles() -> list[str]:
-    """Names of the shipped profiles (engine.profiles when present, else profiles/*.toml)."""
-    profiles = _optional_module("engine.profiles")
-    if profiles is not None and hasattr(profiles, "list_profiles"):
-        names = []
-        for item in profiles.list_profiles():
-            names.append(item if isinstance(item, str) else getattr(item, "name", str(item)))
-        return sorted(names)
+    """Names of the shipped profiles: the ``*.toml`` files of the ``profiles`` package.
+
+    Only file names are read (engine.profiles.list_profiles parses and validates every file,
+    which the first screen should not wait for); :func:`load_profile` validates the profile
+    the user picks and reports a broken one in one line.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("profiles")  # finds the folder without importing
+    folders = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
     names = set()
-    for folder in _profile_dirs():
+    for folder in folders + _profile_dirs():
         if folder.is_dir():
             names.update(p.stem for p in folder.glob("*.toml"))
     return sorted(names)
@@ -289,3 +292,141 @@ def default_export_path(results: list[RunResult], folder: Optional[Path] = None)
         return folder / f"diffbench-{results[0].run_id}.toml"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return folder / f"diffbench-{len(results)}-runs-{stamp}.toml"
+
+
+# ----------------------------------------------------------------------------- analysis
+# Sweeps, the throughput fit and image similarity (engine.sweep / throughput / quality / plot).
+# Planning is cheap (engine.sweep imports no torch); running happens in thread workers.
+def plan_sweep(base: RunConfig, specs: list[str]) -> tuple[Any, list[dict[str, str]],
+                                                           dict[str, str]]:
+    """A sweep of ``base`` over ``--grid``-style specs (``"compiler=none,compile"``).
+
+    Returns:
+        (engine.sweep.Sweep, its cells as {field: value text} in grid order, the baseline
+        cell's values as text).
+
+    Raises:
+        ConfigError: a bad spec, field or value, or an invalid cell (named).
+    """
+    from engine import sweep as sw
+
+    sweep = sw.Sweep(base=base, grid=sw.parse_grid(specs))
+    for cell in sweep.cells():  # validate every cell before anything runs
+        sweep.config_for(cell)
+    cells = [{k: sw.format_value(v) for k, v in cell.items()} for cell in sweep.cells()]
+    baseline = {k: sw.format_value(v) for k, v in sweep.baseline.items()}
+    return sweep, cells, baseline
+
+
+def check_axes(sweep: Any, rows: list[str], cols: list[str]) -> tuple[list[str], list[str]]:
+    """engine.sweep.split_axes: the matrix rows/cols (ConfigError for a field not swept)."""
+    from engine import sweep as sw
+
+    return sw.split_axes(sweep, rows, cols)
+
+
+def run_sweep(sweep: Any, history: Any, on_cell: Callable[..., Any],
+              on_step: Callable[[str, int, int], Any], stop: threading.Event,
+              cancel: threading.Event, engine: Optional[EngineFn] = None,
+              in_process: bool = False) -> None:
+    """Run (or resume) ``sweep``, recording each cell in ``history``. Call from a worker.
+
+    Cells run one at a time through ``engine`` (tests), else the child-process client (one
+    child per cell) or engine.runner.run in process, as single runs do.
+
+    Args:
+        on_cell: ``(key, status, result, resumed)`` when a cell starts (status "running",
+            result None) and when it is recorded (result a RunResult).
+        on_step: ``(key, index, total)`` for each denoising step of a cell's measured call.
+        stop: no new cell starts once set (the running cell finishes and is recorded).
+        cancel: cancels the running cell too (recorded as cancelled; runs again on resume).
+
+    Raises:
+        DiffbenchError: bad input before any cell ran (one line).
+    """
+    from engine import sweep as sw
+
+    preflight = None
+    if engine is None:
+        engine, where = default_engine(in_process)
+        if where == "in process":
+            preflight = getattr(_optional_module("engine.runner"), "preflight", None)
+
+    def on_event(outcome: Any, event: Any) -> None:
+        if isinstance(event, ev.StepFinished) and event.call == "measured":
+            on_step(outcome.key, event.index, event.total)
+
+    sw.run_sweep(sweep, history, engine, preflight=preflight, on_event=on_event,
+                 on_cell_start=lambda o, total: on_cell(o.key, "running", None, False),
+                 on_cell_done=lambda o, total: on_cell(o.key, o.status, o.result, o.resumed),
+                 stop=stop, cancel=cancel)
+
+
+def parse_steps(text: str) -> list[int]:
+    """Step counts for the throughput fit: ``"2,4,8"`` or ``"2:20:2"`` (ConfigError)."""
+    from engine.throughput import parse_steps as parse
+
+    return parse(text)
+
+
+def run_throughput(cfg: RunConfig, steps: list[int], repeats: int,
+                   on_point: Callable[[int, int, float], Any],
+                   on_status: Callable[[str], Any], cancel: threading.Event,
+                   threads: Optional[int] = None, timer: Optional[Callable[[int], float]] = None
+                   ) -> Any:
+    """engine.throughput.run_throughput in this process (call from a worker): loads the
+    pipeline once, warms it, times every step count. ``timer`` replaces the pipeline (tests).
+
+    Returns:
+        engine.throughput.ThroughputResult (``fit``: base_s, per_step_s, r2).
+
+    Raises:
+        DiffbenchError: bad input (before loading) or RunCancelled.
+    """
+    from engine import throughput
+
+    if timer is None:
+        preflight = getattr(_optional_module("engine.runner"), "preflight", None)
+        if preflight is not None:
+            preflight(cfg)
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, ev.PhaseStarted):
+            on_status(f"{event.phase}: {event.detail}" if event.detail else event.phase)
+
+    return throughput.run_throughput(cfg, steps, repeats, timer=timer, on_event=on_event,
+                                     on_point=on_point, cancel=cancel, threads=threads)
+
+
+def throughput_plot(result: Any, width: int = 60, height: int = 12) -> list[str]:
+    """engine.plot.text_scatter of the measured points and the fitted line."""
+    from engine.plot import text_scatter
+
+    fit = result.fit
+    return text_scatter(result.steps, result.times_s, fit.per_step_s if fit else None,
+                        fit.base_s if fit else None, width=width, height=height,
+                        x_label="denoising steps", y_label="pipeline time (s)")
+
+
+def find_image_baseline(run: RunResult, history: Any) -> Optional[RunResult]:
+    """The run ``run`` should be compared with: its ``metrics.baseline_run_id`` when stored,
+    else engine.quality.find_baseline (same settings, eager, finished, image on disk)."""
+    wanted = run.metrics.baseline_run_id
+    if wanted:
+        try:
+            found = history.get(wanted)
+        except Exception:  # deleted since: look for another baseline
+            found = None
+        if found is not None:
+            return found
+    from engine.quality import find_baseline
+
+    return find_baseline(run, history)
+
+
+def compare_images(image: str, reference: str) -> tuple[float, float]:
+    """(PSNR dB, SSIM) of ``image`` against ``reference`` (engine.quality.compare_images;
+    numpy and scikit-image load here, in the worker). Raises OSError / ValueError."""
+    from engine.quality import compare_images as compare
+
+    return compare(image, reference)

@@ -40,6 +40,8 @@ class HistoryActions:
         self.query_one(ResultPanels).show(run, baseline)
 
     def action_show_tab(self, tab: str) -> None:
+        if tab == "tab_log":
+            self.log_widget()  # created on first use
         self.query_one(TabbedContent).active = tab
 
     def action_filter(self) -> None:

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Optional
 
 from engine import events as ev
 from engine.config import RunConfig
 from engine.result import RunResult
+
+#: Start time of the first run of a ``FakeEngine(fixed=True)``.
+FIXED_START = datetime(2026, 1, 15, 9, 30, tzinfo=timezone.utc)
 
 
 class FakeEngine:
@@ -30,13 +34,17 @@ class FakeEngine:
         compile_events: emit CompileProgress during the warmup when cfg.compiler != "none".
         steps_per_call: overrides cfg.steps (e.g. the responsiveness benchmark's long runs).
         image_dir: save a 64x64 gradient PNG there as the run's image (for preview tests).
+        fixed: same output on every machine and every time (screen snapshots): run ids
+            ``fake-0001``, ``fake-0002``...; start times one minute apart from
+            :data:`FIXED_START` (UTC); phase times on a simulated clock (load 1.25 s,
+            accelerate 0.50 s, each call the sum of its step times) instead of the wall clock.
     """
 
     def __init__(self, step_ms: float = 20.0, sleep_scale: float = 0.0,
                  hold_at_step: Optional[int] = None, fail_with: Optional[str] = None,
                  compile_events: bool = True, steps_per_call: Optional[int] = None,
                  step_ms_fn: Optional[Callable[[int], float]] = None,
-                 image_dir: Optional[str] = None) -> None:
+                 image_dir: Optional[str] = None, fixed: bool = False) -> None:
         self.step_ms = step_ms
         self.sleep_scale = sleep_scale
         self.hold_at_step = hold_at_step
@@ -45,6 +53,7 @@ class FakeEngine:
         self.steps_per_call = steps_per_call
         self.step_ms_fn = step_ms_fn
         self.image_dir = image_dir
+        self.fixed = fixed
         self.hold_timeout_s = 20.0
         # True: a cancel waits for ``release`` too (a step that is slow to finish)
         self.hold_through_cancel = False
@@ -60,11 +69,16 @@ class FakeEngine:
         self.calls.append(cfg)
         cancel = cancel or threading.Event()
         t0 = time.perf_counter()
-        now = lambda: time.perf_counter() - t0  # noqa: E731
+        clock = [0.0]  # simulated seconds (fixed mode)
+        now = (lambda: clock[0]) if self.fixed else (lambda: time.perf_counter() - t0)
         result = RunResult(config={**cfg.to_dict(), "height": cfg.height or 64,
                                    "width": cfg.width or 64, "device": "cpu",
                                    "dtype": "float32"},
                            environment={"python": "fake", "torch": "fake"})
+        if self.fixed:
+            n = len(self.calls)
+            result.run_id = f"fake-{n:04d}"
+            result.started_at = (FIXED_START + timedelta(minutes=n - 1)).isoformat()
         m = result.metrics
         steps = self.steps_per_call or cfg.steps
         if cfg.task == "i2i":
@@ -74,7 +88,8 @@ class FakeEngine:
             on_event(ev.PhaseStarted(name, now(), detail))
             return now()
 
-        def end(name: str, started: float) -> float:
+        def end(name: str, started: float, simulated_s: float = 0.0) -> float:
+            clock[0] += simulated_s
             elapsed = now() - started
             on_event(ev.PhaseFinished(name, elapsed, now()))
             return elapsed
@@ -105,10 +120,10 @@ class FakeEngine:
             return times
 
         started = phase("load", f"building {cfg.model}")
-        end("load", started)
-        m.load_s = 0.05
+        end("load", started, 1.25)
+        m.load_s = 1.25 if self.fixed else 0.05
         started = phase("accelerate", f"compiler {cfg.compiler}")
-        end("accelerate", started)
+        end("accelerate", started, 0.5)
         m.accelerate_s = 0.0
         for w in range(1, cfg.warmups + 1):
             started = phase("warmup", f"warmup {w}/{cfg.warmups}")
@@ -118,7 +133,7 @@ class FakeEngine:
                                                 elapsed_s=0.1 * k, t_s=now()))
                 on_event(ev.LogMessage("info", f"compiled UNet with {cfg.compiler}", now()))
             warm_times = run_call("warmup", w)
-            end("warmup", started)
+            end("warmup", started, sum(warm_times) / 1000.0)
             m.warmup_s = (m.warmup_s or 0.0) + sum(warm_times) / 1000.0
             if cancel.is_set():
                 return stop("cancelled", f"cancelled during warmup {w}/{cfg.warmups}")
@@ -127,7 +142,7 @@ class FakeEngine:
             return stop("failed", self.fail_with)
         started = phase("measure", "measured call")
         times = run_call("measured", 0)
-        end("measure", started)
+        end("measure", started, sum(times) / 1000.0)
         # simulated, not wall time: the figures must not depend on the test machine's load
         m.inference_s = sum(times) / 1000.0
         if cancel.is_set():
@@ -148,7 +163,7 @@ class FakeEngine:
         started = phase("save", "image")
         if self.image_dir is not None:
             result.image_path = self._write_image(result.run_id)
-        end("save", started)
+        end("save", started, 0.5)
         on_event(ev.RunFinished(result.to_dict(), now()))
         return result
 

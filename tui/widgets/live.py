@@ -4,12 +4,12 @@ compile counters and a status line (what is running, what is being cancelled).""
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import ProgressBar, Sparkline, Static
+from textual.widgets import Static
 
 from engine.events import PHASES
 from tui import messages as msg
@@ -84,11 +84,9 @@ class LivePanel(Vertical):
     """The live area. The app feeds it the run messages (tui.messages)."""
 
     def compose(self) -> ComposeResult:
+        # The step row and the sparkline are mounted by begin(): they are hidden until a
+        # run's first step, and fewer widgets make the first screen come up sooner.
         yield PhaseTimeline(id="timeline")
-        with Horizontal(id="steprow", classes="idle"):
-            yield ProgressBar(total=None, show_eta=False, id="steps_bar")
-            yield Static("", id="step_text")
-        yield Sparkline([], id="spark")
         yield Static("", id="compile_text")
         yield Static("", id="gpu_text")
         yield Static("Ready. Pick a model and press ctrl+r to run.", id="status")
@@ -98,13 +96,30 @@ class LivePanel(Vertical):
         self._pending_step: Optional[msg.StepProgress] = None
         self._last_step_draw = 0.0
         self._step_timer_armed = False
+        # the step row and sparkline: mounted by begin() (see compose)
+        self._steprow: Optional[Horizontal] = None
+        self._bar: Any = None
+        self._step_text: Optional[Static] = None
+        self._spark: Any = None
 
     def on_mount(self) -> None:
         self.border_title = "Live"
         self.query_one("#compile_text").display = False
         self.query_one("#gpu_text").display = False
-        self.query_one(Sparkline).display = False
         self.set_interval(0.5, self._tick)
+
+    def _ensure_step_widgets(self) -> None:
+        if self._steprow is not None:
+            return
+        # imported here: textual's ProgressBar and Sparkline modules cost start-up time too
+        from textual.widgets import ProgressBar, Sparkline
+
+        self._bar = ProgressBar(total=None, show_eta=False, id="steps_bar")
+        self._step_text = Static("", id="step_text")
+        self._spark = Sparkline([], id="spark")
+        self._spark.display = False
+        self._steprow = Horizontal(self._bar, self._step_text, id="steprow", classes="idle")
+        self.mount(self._steprow, self._spark, after="#timeline")
 
     def _tick(self) -> None:
         timeline = self.query_one(PhaseTimeline)
@@ -115,13 +130,14 @@ class LivePanel(Vertical):
     def begin(self, description: str, title: str = "") -> None:
         self.border_title = f"Live: {title}" if title else "Live"
         self._pending_step = None
+        self._ensure_step_widgets()
         self.query_one(PhaseTimeline).reset()
-        bar = self.query_one(ProgressBar)
+        bar = self._bar
         bar.update(total=None, progress=0)
-        self.query_one("#steprow").add_class("idle")
-        self.query_one("#step_text", Static).update("")
-        self.query_one(Sparkline).data = []
-        self.query_one(Sparkline).display = False
+        self._steprow.add_class("idle")
+        self._step_text.update("")
+        self._spark.data = []
+        self._spark.display = False
         compile_text = self.query_one("#compile_text", Static)
         compile_text.update("")
         compile_text.display = False
@@ -161,8 +177,9 @@ class LivePanel(Vertical):
         self._draw_step(message)
 
     def _draw_step(self, message: msg.StepProgress) -> None:
-        self.query_one("#steprow").remove_class("idle")
-        self.query_one(ProgressBar).update(total=message.total, progress=message.index)
+        self._ensure_step_widgets()
+        self._steprow.remove_class("idle")
+        self._bar.update(total=message.total, progress=message.index)
         call = ("measured" if message.call == "measured"
                 else f"warmup {message.warmup_index}" if message.warmup_index else "warmup")
         parts = [f"{call} {message.index}/{message.total}"]
@@ -171,8 +188,8 @@ class LivePanel(Vertical):
         if message.eta_s is not None and message.index < message.total:
             parts.append(f"ETA {message.eta_s:.0f}s" if message.eta_s >= 1 else "ETA <1s")
         parts.append(f"{message.step_ms:.0f} ms/step")
-        self.query_one("#step_text", Static).update("  ".join(parts), layout=False)
-        spark = self.query_one(Sparkline)
+        self._step_text.update("  ".join(parts), layout=False)
+        spark = self._spark
         spark.data = list(message.recent_ms)
         spark.display = bool(message.recent_ms)
 
