@@ -44,6 +44,20 @@ SCHEDULERS = (
     "TCDScheduler", "UniPCMultistepScheduler",
 )
 
+#: Pipeline-call keywords diffbench sets itself -> the flag to use instead. Passing them in
+#: extra_call_kwargs would silently override the settings the result reports.
+RESERVED_CALL_KWARGS = {
+    "prompt": "--prompt", "negative_prompt": "--negative-prompt",
+    "num_inference_steps": "--steps", "height": "--height", "width": "--width",
+    "generator": "--seed", "num_images_per_prompt": "--batch",
+    "image": "--input-image (or --control-image)", "strength": "--strength",
+    "guidance_scale": "--guidance-scale",
+    "callback_on_step_end": "none (diffbench times the denoising steps through it)",
+    "callback_on_step_end_tensor_inputs": "none (diffbench times the denoising steps "
+                                          "through callback_on_step_end)",
+    "output_type": "none (diffbench needs PIL images to save and check)",
+}
+
 #: Largest height/width accepted (pixels); beyond this a UNet run is not a benchmark.
 MAX_SIZE = 8192
 MAX_STEPS = 10_000
@@ -183,6 +197,10 @@ class RunConfig:
                 or not 0.0 <= float(self.guidance_scale) <= 100.0):
             raise ConfigError(f"guidance_scale must be a number in [0, 100], "
                               f"got {self.guidance_scale!r}")
+        for key in self.extra_call_kwargs:
+            if key in RESERVED_CALL_KWARGS:
+                raise ConfigError(f"extra_call_kwargs may not set {key!r}: diffbench sets it; "
+                                  f"use {RESERVED_CALL_KWARGS[key]}")
         if self.timeout_s is not None and (not isinstance(self.timeout_s, (int, float))
                                            or self.timeout_s <= 0):
             raise ConfigError(f"timeout_s must be a positive number, got {self.timeout_s!r}")

@@ -41,6 +41,7 @@ class Profile:
 
     @property
     def model(self) -> str:
+        """The profile's model (name, folder or hub id); RunConfig's default when unset."""
         return str(self.settings.get("model", RunConfig.model))
 
 
@@ -110,6 +111,9 @@ def load_profile(name_or_path: str) -> Profile:
             names = ", ".join(p.name for p in list_profiles())
             raise ConfigError(f"unknown profile {name_or_path!r}; shipped profiles: {names} "
                               "(or pass a path to a .toml file)")
+    if os.path.isdir(path):
+        raise ConfigError(f"profile {path} is a folder, not a profile file (pass a .toml "
+                          "file or a shipped profile name)")
     if not os.path.isfile(path):
         raise ConfigError(f"profile file not found: {path}")
     try:

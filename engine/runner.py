@@ -29,6 +29,12 @@ from engine.result import Metrics, RunResult
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
+#: RunConfig's default img2img strength (a changed value outside img2img earns a notice).
+_DEFAULT_STRENGTH = RunConfig.__dataclass_fields__["strength"].default
+#: Fewer denoising steps than this in the measured call earn a warning (it/s then rests on
+#: one or two step intervals).
+MIN_RELIABLE_STEPS = 3
+
 #: Lines of traceback kept in RunFailed.log_tail (for bug reports; never printed by default).
 LOG_TAIL_LINES = 40
 
@@ -40,16 +46,6 @@ class Preflight:
     source: Any
     device: str
     notices: list[str] = field(default_factory=list)
-
-
-def _check_image(path: str, name: str = "input_image") -> None:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.verify()
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        raise ConfigError(f"{name} is not a readable image: {path} ({exc})") from None
 
 
 def preflight(cfg: RunConfig) -> Preflight:
@@ -65,23 +61,46 @@ def preflight(cfg: RunConfig) -> Preflight:
     from engine import accelerators
     from engine.environment import detect_device
     from engine.models import resolve_source
+    from engine.input_image import check_readable
     from engine.models.loading import check_compatible
 
     source = resolve_source(cfg.model)
     check_compatible(cfg, source)
     for name in ("input_image", "control_image"):
         if getattr(cfg, name):
-            _check_image(getattr(cfg, name), name)
+            check_readable(getattr(cfg, name), name)
     device = detect_device(cfg.device)
     if device.startswith("cuda") and detect_device("auto") != "cuda":
         raise ConfigError(f"device {cfg.device!r} asked for but no CUDA GPU is visible; "
                           "use --device cpu or auto")
     check_all = getattr(accelerators, "check_all", None)
     (check_all or accelerators.check)(cfg, device)
+    if cfg.python is not None:
+        _check_interpreter(cfg.python)
+    if cfg.extra_call_kwargs:
+        from engine.models.loading import pipeline_class
+
+        check_call_kwargs(cfg, pipeline_class(cfg, source))  # imports diffusers, no weights
     validate_all = getattr(accelerators, "validate_all", None)
     notices = list(validate_all(cfg) if validate_all else
                    accelerators.get(cfg.compiler).validate_config(cfg))
+    if cfg.task != "i2i" and cfg.strength != _DEFAULT_STRENGTH:
+        notices.append(f"strength only applies to img2img (--input-image); ignored for task "
+                       f"{cfg.task}")
     return Preflight(source, device, notices)
+
+
+def _check_interpreter(python: str) -> None:
+    """Raise ConfigError unless ``python`` (a --python path or a name on PATH) can run."""
+    import shutil
+
+    path = os.path.expanduser(python)
+    found = shutil.which(path)
+    if found is None:
+        if os.path.isdir(path):
+            raise ConfigError(f"--python {python} is a folder, not a Python interpreter")
+        why = "is not executable" if os.path.exists(path) else "not found"
+        raise ConfigError(f"--python {python}: interpreter {why}")
 
 
 # ---------------------------------------------------------------------- building blocks
@@ -102,27 +121,30 @@ def load_input_image(path: str, width: int, height: int) -> Any:
     """
     from PIL import Image
 
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB").resize((width, height), Image.LANCZOS)
-    except OSError as exc:
-        raise ConfigError(f"input_image is not a readable image: {path} ({exc})") from None
+    from engine.input_image import open_rgb
+
+    with open_rgb(path, "input_image") as image:
+        return image.resize((width, height), Image.LANCZOS)
 
 
 def check_call_kwargs(cfg: RunConfig, pipe: Any) -> None:
     """Refuse extra_call_kwargs the pipeline's __call__ does not name: diffusers pipelines
     swallow unknown keywords (``**kwargs``), so a typo would silently change nothing.
 
+    ``pipe`` is a pipeline instance or class (preflight checks the class, before any weights
+    load).
+
     Raises:
         ConfigError: naming the unknown keys and the pipeline class.
     """
     import inspect
 
+    cls = pipe if isinstance(pipe, type) else type(pipe)
     params = inspect.signature(pipe.__call__).parameters
     unknown = sorted(k for k in cfg.extra_call_kwargs if k not in params or
                      params[k].kind is inspect.Parameter.VAR_KEYWORD)
     if unknown:
-        raise ConfigError(f"extra_call_kwargs: {type(pipe).__name__} takes no "
+        raise ConfigError(f"extra_call_kwargs: {cls.__name__} takes no "
                           f"{', '.join(repr(k) for k in unknown)}")
 
 
@@ -249,8 +271,36 @@ def _stamped(emit: EventCallback, clock: _Clock) -> EventCallback:
     return send
 
 
+class _Deadline:
+    """A cancel flag that is also set ``timeout_s`` seconds after :meth:`start` (a daemon
+    timer), so an in-process run honours RunConfig.timeout_s the way cancel is honoured:
+    between denoising steps and between calls."""
+
+    def __init__(self, cancel: Optional[threading.Event], timeout_s: Optional[float]) -> None:
+        self.cancel = cancel
+        self.timeout_s = timeout_s
+        self.expired = threading.Event()
+        self._timer: Optional[threading.Timer] = None
+
+    def start(self) -> "_Deadline":
+        if self.timeout_s is not None:
+            self._timer = threading.Timer(self.timeout_s, self.expired.set)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def is_set(self) -> bool:
+        """True once the caller cancelled or the deadline passed."""
+        return self.expired.is_set() or (self.cancel is not None and self.cancel.is_set())
+
+
 def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
-        cancel: Optional[threading.Event] = None) -> RunResult:
+        cancel: Optional[threading.Event] = None,
+        timeout_s: Optional[float] = None) -> RunResult:
     """Run ``cfg`` in this process and return its RunResult (never raises for run failures).
 
     Phases: load -> accelerate -> warmup (cfg.warmups calls, compilation happens here) ->
@@ -259,6 +309,11 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
     StepFinished per denoising step (call "warmup" or "measured"), LogMessage for notices,
     CompileProgress from the compiler, then RunFinished or RunFailed (status "failed" or
     "cancelled") last. ``cancel`` is honoured between steps and between warmup calls.
+
+    ``timeout_s`` (seconds; callers pass cfg.timeout_s for in-process runs, the child worker
+    leaves it to its parent) stops the run at the next step or call boundary once passed; the
+    result is then "failed" with "timed out after N s (timeout_s); the run was stopped" (the
+    wording of engine.client for child runs).
 
     In-process runs also set ``result.image`` (the measured call's first PIL image; not a
     dataclass field, never serialised) so callers get the image without a file.
@@ -270,6 +325,8 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
     result = RunResult(config=cfg.to_dict())
     metrics = result.metrics
     phase = ["preflight"]  # mutable: the phase a failure or cancel happened in
+    deadline = _Deadline(cancel, timeout_s).start()
+    cancel = deadline  # type: ignore[assignment] - same is_set() interface as an Event
     try:
         pre = preflight(cfg)
         result.notices = list(pre.notices)
@@ -284,6 +341,12 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         phase[0] = "warmup"
         _check_cancel(cancel)
         images = _warmup_and_measure(cfg, prepared, emit, cancel, metrics, phase)
+        if metrics.steps_run is not None and metrics.steps_run < MIN_RELIABLE_STEPS:
+            few = (f"the measured call ran only {metrics.steps_run} denoising step(s): it/s "
+                   f"rests on so few step intervals; use at least {MIN_RELIABLE_STEPS} steps "
+                   "for a reliable figure")
+            result.notices.append(few)
+            emit(ev.LogMessage("warning", few))
         phase[0] = "save"
         emit(ev.PhaseStarted("save", detail=cfg.output_image or "in memory"))
         t_save = time.perf_counter()
@@ -293,9 +356,14 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         result.image = images[0]  # type: ignore[attr-defined] - in-memory only, not serialised
         emit(ev.PhaseFinished("save", time.perf_counter() - t_save))
     except RunCancelled:
-        result.status = "cancelled"
-        result.error = f"cancelled during {phase[0]}"
-        emit(ev.RunFailed(result.error, status="cancelled", result=_safe_dict(result)))
+        if deadline.expired.is_set():
+            result.status = "failed"
+            result.error = (f"timed out after {timeout_s:g} s (timeout_s) during {phase[0]}; "
+                            "the run was stopped")
+        else:
+            result.status = "cancelled"
+            result.error = f"cancelled during {phase[0]}"
+        emit(ev.RunFailed(result.error, status=result.status, result=_safe_dict(result)))
         return result
     except BaseException as exc:  # noqa: BLE001 - the contract: never raise for a run failure
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -307,6 +375,8 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         emit(ev.RunFailed(result.error, status="failed", result=_safe_dict(result),
                           log_tail=result.log_tail))
         return result
+    finally:
+        deadline.stop()
     emit(ev.RunFinished(_safe_dict(result)))
     return result
 
@@ -321,20 +391,26 @@ def _warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
 
     pipe, device = prepared.pipe, prepared.device
     watcher = _compile_watcher(cfg, emit)
-    measure.reset_peak_memory(device)
-    emit(ev.PhaseStarted("warmup", detail=f"{cfg.warmups} call(s)"))
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        for index in range(1, cfg.warmups + 1):
-            _check_cancel(cancel)
-            timer = measure.StepTimer(device, _step_emitter(emit, "warmup", index, cfg),
-                                      cancel)
-            timer.start()
-            pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
-                               prepared.image, prepared.control_image,
-                               callback_on_step_end=timer))
-        measure.synchronize(device)
-    metrics.warmup_s = time.perf_counter() - t0
+    try:
+        measure.reset_peak_memory(device)
+        emit(ev.PhaseStarted("warmup", detail=f"{cfg.warmups} call(s)"))
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for index in range(1, cfg.warmups + 1):
+                _check_cancel(cancel)
+                timer = measure.StepTimer(device, _step_emitter(emit, "warmup", index, cfg),
+                                          cancel)
+                timer.start()
+                pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
+                                   prepared.image, prepared.control_image,
+                                   callback_on_step_end=timer))
+            measure.synchronize(device)
+        # No warmup call, no warmup time (not the microseconds of an empty loop).
+        metrics.warmup_s = time.perf_counter() - t0 if cfg.warmups else None
+    except BaseException:
+        if watcher is not None:  # a failed or cancelled warmup must not leave it listening
+            watcher.stop()
+        raise
     if watcher is not None:
         watcher.stop()
         metrics.compile_s = watcher.compile_s
@@ -346,7 +422,7 @@ def _warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
     state = getattr(accelerators, "warmup_cache_state", None)
     metrics.warmup_cache = state(pipe) if state is not None else None
     metrics.warmup_peak_allocated_gib = measure.cuda_peak_gib(device)[0]
-    emit(ev.PhaseFinished("warmup", metrics.warmup_s))
+    emit(ev.PhaseFinished("warmup", metrics.warmup_s or 0.0))
     _check_cancel(cancel)
 
     phase[0] = "measure"

@@ -126,6 +126,79 @@ def test_input_image_that_is_not_an_image(capsys, home, tmp_path):
     home()
 
 
+def png_claiming(path: Path, width: int, height: int) -> str:
+    """A small PNG whose header claims width x height (a decompression bomb or truncated)."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = 8 + 8  # signature, then the IHDR chunk's length and type
+    data[ihdr:ihdr + 8] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr - 4:ihdr + 13]))
+    data[ihdr + 13:ihdr + 17] = struct.pack(">I", crc)
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("flag, size, message", [
+    ("--input-image", 20000, "input_image is too large"),
+    ("--input-image", 12000, "input_image is too large"),
+    ("--input-image", 4000, "input_image is not a readable image"),  # truncated pixel data
+    ("--control-image", 20000, "control_image is too large"),
+])
+def test_oversized_or_truncated_image_is_refused_in_preflight(capsys, home, tmp_path, flag,
+                                                              size, message):
+    image = png_claiming(tmp_path / "bomb.png", size, size)
+    extra = ["--controlnet", "random"] if flag == "--control-image" else []
+    code, err = run_cli(capsys, "run", "--model", "tiny-sd15", "--steps", "2", flag, image,
+                        *extra)
+    assert code == 2
+    assert_one_line(err, message)
+    home()
+
+
+def test_missing_python_interpreter_is_refused(capsys, home, tmp_path):
+    code, err = run_cli(capsys, "run", "--model", "tiny-sd15", "--python",
+                        str(tmp_path / "no" / "python"))
+    assert code == 2
+    assert_one_line(err, "--python", "interpreter not found")
+    home()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ('{"foo": 1}', "StableDiffusionPipeline takes no 'foo'"),
+    ('{"num_inference_steps": 5}', "may not set 'num_inference_steps'"),
+    ('{"output_type": "latent"}', "may not set 'output_type'"),
+])
+def test_bad_extra_call_kwargs_are_refused_before_loading(capsys, home, kwargs, message):
+    code, err = run_cli(capsys, "run", "--model", "tiny-sd15", "--extra-call-kwargs", kwargs)
+    assert code == 2
+    assert_one_line(err, message)
+    home()
+
+
+def test_reserved_kwarg_names_the_flag():
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="use --steps"):
+        RunConfig(extra_call_kwargs={"num_inference_steps": 5})
+
+
+def test_model_folder_with_empty_model_index(capsys, home, tmp_path):
+    folder = tmp_path / "pipe"
+    folder.mkdir()
+    (folder / "model_index.json").write_text("{}")
+    code, err = run_cli(capsys, "run", "--model", str(folder))
+    assert code == 2
+    assert_one_line(err, "model_index.json has no _class_name")
+    home()
+
+
 def test_input_image_that_is_a_folder(capsys, home, tmp_path):
     code, err = run_cli(capsys, "run", "--model", "tiny-sd15", "--input-image", str(tmp_path))
     assert code == 2
@@ -191,7 +264,7 @@ def test_bad_profiles(capsys, home, tmp_path, text, message):
 
 def test_profile_that_is_missing_a_folder_or_unknown(capsys, home, tmp_path):
     for name, message in ((str(tmp_path / "gone.toml"), "profile file not found"),
-                          (str(tmp_path) + os.sep, "profile file not found"),
+                          (str(tmp_path) + os.sep, "is a folder, not a profile file"),
                           ("no-such-profile", "unknown profile 'no-such-profile'")):
         code, err = run_cli(capsys, "run", "--profile", name)
         assert code == 2

@@ -43,7 +43,7 @@ BAD = [
     (["--compiler-config", "{mode: 1}"], "compiler_config is not valid JSON"),
     (["--scheduler", "FastScheduler"], "unknown scheduler 'FastScheduler'"),
     (["--model", "tiny-unknown"], "unknown built-in model 'tiny-unknown'"),
-    (["--model", "nobody/no-such-model"], "huggingface-cli download nobody/no-such-model"),
+    (["--model", "nobody/no-such-model"], "hf download nobody/no-such-model"),
     (["--compiler", "nexfort"], "compiler 'nexfort' cannot run here"),
     (["--compiler", "oneflow"], "compiler 'oneflow' cannot run here"),
     (["--model", "tiny-sdxl", "--task", "pix2pix", "--input-image", "{png}"],

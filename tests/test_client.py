@@ -116,10 +116,20 @@ def test_graceful_cancel_stops_after_current_step():
 
 def test_cancel_of_a_deaf_child_escalates_to_terminate():
     cancel = threading.Event()
-    timer = threading.Timer(0.5, cancel.set)
-    timer.start()
+    events: list = []
+
+    def on_event(event):
+        events.append(event)
+        # Cancel only once the child has reached the fault (it hangs, deaf, at step 1): a
+        # timer could fire while a slow child is still starting and stop it gracefully.
+        if isinstance(event, ev.StepFinished):
+            cancel.set()
+
+    env = fake_env()
+    env["DIFFBENCH_TEST_FAULT"] = "hang@1"
     start = time.monotonic()
-    result, events = run("hang@1", cancel=cancel, grace_s=0.5)
+    result = run_in_child(RunConfig(model="tiny-sd15", steps=4), on_event, cancel,
+                          grace_s=0.5, env=env)
     assert result.status == "cancelled"
     assert "SIGTERM" in result.error
     assert any("did not stop within 0.5 s" in n for n in result.notices)

@@ -136,10 +136,29 @@ def test_ctrl_c_cancels_gracefully_and_records_the_run(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     history = History(tmp_path / "history.sqlite")
-    time.sleep(2.0)  # start-up, then a few fake steps of the warmup
+    _wait_for_worker_child(proc.pid)
+    time.sleep(1.5)  # the child's start-up, then a few fake steps of the warmup
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     runs = history.list()
     assert [r.status for r in runs] == ["cancelled"]
     assert runs[0].metrics.load_s == 0.01  # what was measured before the cancel is kept
+
+
+def _wait_for_worker_child(pid: int, timeout_s: float = 60.0) -> None:
+    """Block until the CLI process ``pid`` has started its engine.worker child (a loaded
+    machine can take seconds to start the CLI; a SIGINT before that tests nothing)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            children = psutil.Process(pid).children()
+        except psutil.NoSuchProcess:
+            return
+        if any("engine.worker" in " ".join(c.cmdline()) for c in children
+               if c.is_running()):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the CLI never started its worker child")

@@ -93,7 +93,7 @@ def test_local_controlnet_folder(tmp_path):
 @pytest.mark.parametrize("settings,error,text", [
     (dict(model="tiny-pix2pix"), ConfigError, "instruct-pix2pix"),
     (dict(controlnet="nobody/no-such-controlnet"), ModelNotFoundError,
-     "huggingface-cli download nobody/no-such-controlnet"),
+     "hf download nobody/no-such-controlnet"),
     (dict(controlnet="canny please"), ModelNotFoundError, "unknown controlnet"),
 ])
 def test_bad_controlnet_is_refused_in_preflight(settings, error, text, input_png):

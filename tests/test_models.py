@@ -45,7 +45,7 @@ def test_uncached_hub_id_names_the_fix(monkeypatch, tmp_path):
     with pytest.raises(ModelNotFoundError) as info:
         resolve_source("SG161222/RealVisXL_V4.0")
     message = str(info.value)
-    assert "huggingface-cli download SG161222/RealVisXL_V4.0" in message
+    assert "hf download SG161222/RealVisXL_V4.0" in message
     assert "local diffusers folder" in message and "\n" not in message
 
 
@@ -58,6 +58,14 @@ def test_local_folder_family_from_model_index(tmp_path):
     empty.mkdir()
     with pytest.raises(ModelNotFoundError, match="no model_index.json"):
         resolve_source(str(empty))
+
+
+def test_local_folder_without_class_name_is_refused(tmp_path):
+    (tmp_path / "model_index.json").write_text("{}")
+    with pytest.raises(ModelNotFoundError,
+                       match="not a diffusers pipeline folder: model_index.json has no "
+                             "_class_name"):
+        resolve_source(str(tmp_path))
 
 
 def test_pipeline_class_by_family_and_task():

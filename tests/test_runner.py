@@ -135,12 +135,73 @@ def test_failure_is_a_result_not_a_traceback():
     assert "Traceback" in last.log_tail and "prompt_embeds" in last.log_tail
 
 
-def test_unknown_extra_call_kwarg_is_refused():
-    # diffusers pipelines swallow unknown keywords; a typo must not pass silently
-    result = run(RunConfig(model="tiny-sd15", steps=2, height=64, width=64,
-                           extra_call_kwargs={"guidance_scal": 3}))
+def test_unknown_extra_call_kwarg_is_refused_before_loading():
+    # diffusers pipelines swallow unknown keywords; a typo must not pass silently, and it is
+    # caught from the pipeline class's signature before any weights load
+    from engine.errors import ConfigError
+    from engine.runner import preflight
+
+    cfg = RunConfig(model="tiny-sd15", steps=2, height=64, width=64,
+                    extra_call_kwargs={"guidance_scal": 3})
+    with pytest.raises(ConfigError, match="StableDiffusionPipeline takes no 'guidance_scal'"):
+        preflight(cfg)
+    events: list = []
+    result = run(cfg, events.append)
     assert result.status == "failed"
     assert result.error == "extra_call_kwargs: StableDiffusionPipeline takes no 'guidance_scal'"
+    assert not any(isinstance(e, ev.PhaseStarted) for e in events)
+
+
+def test_timeout_stops_an_in_process_run():
+    events: list = []
+    result = run(RunConfig(model="tiny-sd15", steps=400, height=64, width=64, warmups=0),
+                 events.append, timeout_s=0.5)
+    assert result.status == "failed"
+    assert result.error.startswith("timed out after 0.5 s (timeout_s) during ")
+    assert isinstance(events[-1], ev.RunFailed) and events[-1].status == "failed"
+
+
+def test_no_warmup_means_no_warmup_time_and_few_steps_warn():
+    events: list = []
+    result = run(RunConfig(model="tiny-sd15", steps=2, height=64, width=64, warmups=0),
+                 events.append)
+    assert result.status == "finished"
+    assert result.metrics.warmup_s is None
+    assert any("only 2 denoising step(s)" in n for n in result.notices)
+    assert any(isinstance(e, ev.LogMessage) and e.level == "warning"
+               and "only 2 denoising step(s)" in e.text for e in events)
+
+
+def test_strength_outside_img2img_earns_a_notice():
+    from engine.runner import preflight
+
+    notices = preflight(RunConfig(model="tiny-sd15", steps=2, strength=0.5)).notices
+    assert any("strength only applies to img2img (--input-image)" in n for n in notices)
+    assert not any("strength" in n for n in preflight(RunConfig(model="tiny-sd15")).notices)
+
+
+def test_watcher_stops_when_a_warmup_fails(monkeypatch):
+    # a failing warmup call (prompt and prompt_embeds together) must still stop the
+    # watcher that listens for compilation
+    stopped: list = []
+
+    class Watcher:
+        def __init__(self, emit):
+            pass
+
+        def start(self):
+            return self
+
+        def stop(self):
+            stopped.append(True)
+
+    from engine import runner
+
+    monkeypatch.setattr(runner, "_compile_watcher", lambda cfg, emit: Watcher(emit).start())
+    result = run(RunConfig(model="tiny-sd15", steps=2, height=64, width=64, warmups=1,
+                           extra_call_kwargs={"prompt_embeds": 1}))
+    assert result.status == "failed" and result.error.startswith("warmup failed")
+    assert stopped == [True]
 
 
 def test_bad_input_fails_in_run_too():

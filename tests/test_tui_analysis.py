@@ -247,7 +247,7 @@ async def test_image_comparison_shows_both_images_and_psnr_ssim(tmp_path):
         notify = app.notify
         app.notify = lambda message, **kw: notes.append(str(message))
         app._select_run(run.run_id)
-        await pilot.press("ctrl+b")  # no baseline yet: say what to run
+        await pilot.press("ctrl+k")  # no baseline yet: say what to run
         await pilot.pause()
         assert not isinstance(app.screen, ImageCompareScreen)
         assert any("compiler none" in n for n in notes)
@@ -256,7 +256,7 @@ async def test_image_comparison_shows_both_images_and_psnr_ssim(tmp_path):
         history.add(base)
         app.refresh_history()
         app._select_run(run.run_id)
-        await pilot.press("ctrl+b")
+        await pilot.press("ctrl+k")
         await wait_until(pilot, lambda: isinstance(app.screen, ImageCompareScreen))
         screen = app.screen
         await wait_until(pilot, lambda: screen.psnr_db is not None)
@@ -278,7 +278,7 @@ async def test_image_comparison_shows_both_images_and_psnr_ssim(tmp_path):
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, ImageCompareScreen))
         app._select_run(run.run_id)
-        await pilot.press("ctrl+b")
+        await pilot.press("ctrl+k")
         await wait_until(pilot, lambda: isinstance(app.screen, ImageCompareScreen))
         assert app.screen.source == "stored"
 

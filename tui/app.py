@@ -23,6 +23,7 @@ from engine.config import RunConfig
 from engine.errors import ConfigError, DiffbenchError
 from engine.result import RunResult
 from tui import engine_bridge
+from tui import form_memory
 from tui import messages as msg
 from tui.runs import accel_of
 from tui.analysis_actions import AnalysisActions
@@ -62,7 +63,8 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
     AUTO_FOCUS = None
     SUB_TITLE = "diffusion inference benchmark"
     # SSH-safe keys: no ctrl+s/ctrl+q-style flow-control clashes beyond Textual's own quit,
-    # no function keys needed (F1 is an alias for ?).
+    # none of the multiplexers' prefixes (ctrl+a screen, ctrl+b tmux), no ctrl+z/ctrl+c/
+    # ctrl+\\ (signals), no function keys needed (F1 is an alias for ?).
     BINDINGS = [
         Binding("ctrl+r", "run", "Run", priority=True),
         Binding("ctrl+g", "cancel", "Cancel", priority=True),
@@ -73,7 +75,9 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         Binding("ctrl+f", "filter", "Filter", show=False, priority=True),
         Binding("ctrl+n", "sweep", "Sweep", show=False, priority=True),
         Binding("ctrl+y", "throughput", "Throughput", show=False, priority=True),
-        Binding("ctrl+b", "image_compare", "Image vs baseline", show=False, priority=True),
+        # ctrl+k: in the form's fields this replaces "delete to end of line", as ctrl+e
+        # replaces "end"; every other ctrl+letter is taken by the terminal or another key
+        Binding("ctrl+k", "image_compare", "Image vs baseline", show=False, priority=True),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -106,6 +110,9 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         self._labeled_device: Optional[str] = None
         self.all_backends: dict[str, dict[str, tuple[bool, str]]] = {}
         self.quantize_modes: dict[str, dict[str, tuple[bool, str]]] = {}
+        # quit during a run: "asked" while the confirm dialog is up, "cancelling" while the
+        # cancelled run is being recorded, None otherwise
+        self.quit_state: Optional[str] = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -132,6 +139,9 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         if self._history is None:
             self._history = engine_bridge.open_history()
         self.refresh_history()
+        remembered = form_memory.load()
+        if remembered:  # the settings of the last run started, as the user left them
+            self.form().load(remembered, profile=remembered.get("profile"))
         self.validate_form()
         self.call_after_refresh(self._after_first_paint)
 
@@ -274,6 +284,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
                                        f"{cfg.steps} steps")
         self.log_line("info", f"run {self.run_token}: {cfg.model} task={cfg.task} "
                               f"compiler={cfg.compiler} steps={cfg.steps}")
+        self.query_one(ResultPanels).mark_previous()
         self._update_run_button()
         self._run_worker(cfg, self.run_token, self.cancel_event)
         if self.gpu_available:
@@ -281,6 +292,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
     def _run_worker(self, cfg: RunConfig, token: int, cancel: threading.Event) -> None:
+        form_memory.save(cfg.to_dict())  # here, not in the UI thread: it fsyncs
         engine_bridge.run_engine(cfg, self.post_message, token, cancel, self._engine,
                                  self._in_process)
 
@@ -360,6 +372,8 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
             self.log_line("error", line)
             self.notify(line, severity="error", title="Run failed", timeout=8)
         self._update_run_button()
+        if self.quit_state == "cancelling":  # the cancelled run is in the history now
+            self.exit()
 
     # ------------------------------------------------------------------ history events
     @on(HistoryTable.RowHighlighted)
@@ -418,14 +432,45 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         yield SystemCommand("Throughput fit", "Base and per-step cost of these settings "
                             "(ctrl+y)", self.action_throughput)
         yield SystemCommand("Image vs baseline", "Selected run's image beside its baseline's, "
-                            "PSNR/SSIM (ctrl+b)", self.action_image_compare)
+                            "PSNR/SSIM (ctrl+k)", self.action_image_compare)
         yield SystemCommand("Help", "Keys and what the panels mean", self.action_help)
 
     def on_unmount(self) -> None:
         if self.cancel_event is not None:  # however the app ends, let the worker finish
             self.cancel_event.set()
 
+    #: How long a confirmed quit waits for the cancelled run to reach the history (s).
+    QUIT_WAIT_S = 15.0
+
     async def action_quit(self) -> None:
+        """Quit; during a run, ask first, then cancel it and wait (at most QUIT_WAIT_S) for
+        the cancelled run to be recorded. ctrl+q again (dialog up or cancelling) quits at
+        once: the run is lost, but its child process is still stopped (on_unmount)."""
+        if self.running and self.quit_state is None:
+            from tui.screens.confirm import ConfirmScreen
+
+            self.quit_state = "asked"
+            self.push_screen(ConfirmScreen("A run is in progress: cancel it and quit? y/n"),
+                             self._quit_answered)
+            return
+        self._quit_now()
+
+    def _quit_answered(self, yes: Optional[bool]) -> None:
+        if self.quit_state != "asked":
+            return
+        if not yes:
+            self.quit_state = None
+            return
+        if not self.running:  # it ended while the dialog was up: it is recorded already
+            self._quit_now()
+            return
+        self.quit_state = "cancelling"
+        self.action_cancel()
+        self.live().set_status("Cancelling... quits once the run is saved (ctrl+q: quit now)",
+                               style="bold yellow")
+        self.set_timer(self.QUIT_WAIT_S, self._quit_now)
+
+    def _quit_now(self) -> None:
         if self.cancel_event is not None:
             self.cancel_event.set()  # let the worker thread end so the process can exit
         self.exit()

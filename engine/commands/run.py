@@ -186,7 +186,7 @@ def _execute(cfg: Any, on_event: Any, in_process: bool, keep_image: bool = True)
     box: dict[str, Any] = {}
 
     def work() -> None:
-        box["result"] = run(cfg, events.put, cancel)
+        box["result"] = run(cfg, events.put, cancel, timeout_s=cfg.timeout_s)
 
     thread = threading.Thread(target=work, name="diffbench-run", daemon=True)
     thread.start()
@@ -228,7 +228,7 @@ def _export(result: Any, path: Optional[str], view: Any) -> None:
     if not path:
         return
     if result.status != "finished":
-        view.warn(f"not exported: the run {result.status}")
+        view.warn(f"not exported: the run was {result.status}")
         return
     from engine.errors import DiffbenchError
     from engine.export import write_toml

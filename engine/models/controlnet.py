@@ -85,8 +85,8 @@ def resolve_controlnet(name: str) -> ControlNetSource:
             return ControlNetSource(name, "hub", snapshot)
         raise ModelNotFoundError(
             f"controlnet {name!r} is not in the local Hugging Face cache and diffbench never "
-            f"downloads; fetch it first with `huggingface-cli download {name}` (or `hf "
-            "download`), or pass a local ControlNet folder")
+            f"downloads; fetch it first with `hf download {name}`, or pass a local "
+            "ControlNet folder")
     raise ModelNotFoundError(f"unknown controlnet {name!r}: use {RANDOM!r} (built from the "
                              "model's UNet, random weights), a local diffusers ControlNet "
                              "folder, or a cached hub id (owner/name)")
@@ -206,12 +206,10 @@ def control_image_for(cfg: Any, width: int, height: int,
     from PIL import Image
 
     if cfg.control_image:
-        try:
-            with Image.open(cfg.control_image) as image:
-                picture = image.convert("RGB").resize((width, height), Image.LANCZOS)
-        except OSError as exc:
-            raise ConfigError(f"control_image is not a readable image: {cfg.control_image} "
-                              f"({exc})") from None
+        from engine.input_image import open_rgb
+
+        with open_rgb(cfg.control_image, "control_image") as image:
+            picture = image.resize((width, height), Image.LANCZOS)
         return picture, f"control image: {cfg.control_image} ({width}x{height})"
     if input_image is not None:
         return (edges_of(input_image),

@@ -55,6 +55,9 @@ def _read_index(folder: str, name: str) -> dict:
         raise ModelNotFoundError(f"model {name!r}: cannot read {path}: {exc}") from None
     if not isinstance(data, dict):
         raise ModelNotFoundError(f"model {name!r}: {path} is not a JSON object")
+    if not isinstance(data.get("_class_name"), str) or not data["_class_name"]:
+        raise ModelNotFoundError(f"model {name!r} is not a diffusers pipeline folder: "
+                                 "model_index.json has no _class_name")
     return data
 
 
@@ -105,8 +108,8 @@ def resolve_source(name: str) -> ModelSource:
             return ModelSource(name, "hub", family_of(cls), snapshot, cls)
         raise ModelNotFoundError(
             f"model {name!r} is not in the local Hugging Face cache and diffbench never "
-            f"downloads; fetch it first with `huggingface-cli download {name}` (or `hf "
-            "download`), or pass a local diffusers folder")
+            f"downloads; fetch it first with `hf download {name}`, or pass a local "
+            "diffusers folder")
     known = ", ".join(list_builtins())
     raise ModelNotFoundError(
         f"unknown model {name!r}: not a built-in ({known}), not a local folder, not a hub id "

@@ -25,7 +25,7 @@ Invalid settings are named under the form and Run stays disabled until they are 
 | ctrl+l | load the selected run's settings into the form (re-run) |
 | ctrl+n | sweep: a grid over the form's settings, live matrix of it/s ratios |
 | ctrl+y | throughput fit: base and per-step cost of the form's settings |
-| ctrl+b | the selected run's image beside its baseline's, PSNR/SSIM |
+| ctrl+k | the selected run's image beside its baseline's, PSNR/SSIM |
 | ctrl+f or / | filter the history |
 | space | mark a run in the history (A, B) |
 | s | sort the history (again: reverse) |

@@ -16,21 +16,23 @@ from tui.widgets.format import fmt_num
 #: (key, header, sort key on a RunResult) in display order.
 COLUMNS = (
     ("mark", " ", None),
-    ("time", "time", lambda r: r.started_at or ""),
+    ("id", "run id", lambda r: r.run_id),
     ("model", "model", lambda r: str(r.config.get("model", ""))),
     ("accel", "accel", lambda r: accel_of(r)),
     ("size", "size", lambda r: size_of(r)),
-    ("status", "status", lambda r: r.status),
-    ("infer", "infer s", lambda r: _num(r.metrics.inference_s)),
     ("its", "it/s", lambda r: _num(r.metrics.it_per_s)),
+    ("status", "status", lambda r: r.status),
+    ("time", "time", lambda r: r.started_at or ""),
+    ("infer", "infer s", lambda r: _num(r.metrics.inference_s)),
     ("warmup", "warmup s", lambda r: _num(r.metrics.warmup_s)),
     ("mem", "peak GiB", lambda r: _num(_peak(r))),
     ("steps", "steps", lambda r: r.config.get("steps") or 0),
     ("task", "task", lambda r: str(r.config.get("task", ""))),
     ("p50", "p50 ms", lambda r: _num(r.metrics.step_ms_p50)),
     ("device", "device", lambda r: str(r.config.get("device", ""))),
-    ("id", "run id", lambda r: r.run_id),
 )
+#: The columns, most important first, so that at 100 terminal columns (about 66 for the
+#: table) id, model, accelerator, size, it/s and status are in view; the rest scroll.
 SORTABLE = [key for key, _, fn in COLUMNS if fn is not None]
 
 
@@ -41,6 +43,12 @@ def _num(value: Optional[float]) -> float:
 def _peak(run: RunResult) -> Optional[float]:
     m = run.metrics
     return m.peak_allocated_gib if m.peak_allocated_gib is not None else m.peak_rss_gib
+
+
+def _short(name: str, width: int = 18) -> str:
+    """A model name in at most ``width`` characters, keeping its end (a hub id's repo name
+    or a folder's last part tells runs apart; the owner or parent folder seldom does)."""
+    return name if len(name) <= width else "…" + name[-(width - 1):]
 
 
 def _when(stamp: str) -> str:
@@ -80,7 +88,8 @@ class HistoryTable(DataTable):
 
     def on_mount(self) -> None:
         for key, header, _ in COLUMNS:
-            self.add_column(header, key=key)
+            # Text, not str: a str header is parsed as markup, which loads rich's emoji table
+            self.add_column(Text(header), key=key)
 
     # ------------------------------------------------------------------ data
     def set_runs(self, runs: list[RunResult]) -> None:
@@ -123,13 +132,13 @@ class HistoryTable(DataTable):
         if run.run_id in self.marked:
             mark = "AB"[self.marked.index(run.run_id)] if len(self.marked) <= 2 else "*"
         return [
-            Text(mark, style="bold reverse"), _when(run.started_at),
-            str(run.config.get("model", "?")), accel_of(run), size_of(run),
-            Text(run.status, style=_STATUS_STYLE.get(run.status, "")),
-            fmt_num(m.inference_s, 3), fmt_num(m.it_per_s, 2), fmt_num(m.warmup_s, 2),
+            Text(mark, style="bold reverse"), run.run_id,
+            _short(str(run.config.get("model", "?"))), accel_of(run), size_of(run),
+            fmt_num(m.it_per_s, 2), Text(run.status, style=_STATUS_STYLE.get(run.status, "")),
+            _when(run.started_at), fmt_num(m.inference_s, 3), fmt_num(m.warmup_s, 2),
             fmt_num(_peak(run), 2), str(run.config.get("steps", "")),
             str(run.config.get("task", "")), fmt_num(m.step_ms_p50, 1),
-            str(run.config.get("device", "")), run.run_id,
+            str(run.config.get("device", "")),
         ]
 
     # ------------------------------------------------------------------ selection

@@ -31,6 +31,8 @@ def _ms(value: Optional[float]) -> str:
 class ResultPanels(Horizontal):
     """Three bordered panels; :meth:`show` fills them from a RunResult."""
 
+    shown_run_id: Optional[str] = None  # the run the panels describe
+
     def compose(self) -> ComposeResult:
         yield Static(id="warmup_panel", classes="panel")
         yield Static(id="speed_panel", classes="panel")
@@ -80,3 +82,13 @@ class ResultPanels(Horizontal):
         if run is not None and run.status != "finished":
             caption += f" ({run.status})"
         self.query_one("#memory_panel").border_subtitle = caption
+        self.shown_run_id = run.run_id if run is not None else None
+        self.set_class(False, "previous")
+
+    def mark_previous(self) -> None:
+        """A new run has started: dim the panels and say they hold the previous run's
+        figures (the new run's replace them when it ends)."""
+        if self.shown_run_id is None:
+            return
+        self.set_class(True, "previous")
+        self.query_one("#memory_panel").border_subtitle = f"previous run {self.shown_run_id}"

@@ -98,7 +98,7 @@ class SettingsForm(VerticalScroll):
                                             value="auto", allow_blank=False, id="task",
                                             compact=True))
         yield from self._row("Input img", Input(id="input_image", compact=True,
-                                                placeholder="image path (i2i, pix2pix)"))
+                                                placeholder="for i2i/pix2pix"))
         with Horizontal(classes="row"):
             yield Label("Size", classes="label")
             yield Select([(s, s) for s in SIZE_PRESETS], value="native", allow_blank=False,
