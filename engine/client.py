@@ -385,6 +385,8 @@ class _ChildRun:
         if not partial:
             for phase, field in (("load", "load_s"), ("accelerate", "accelerate_s"),
                                  ("warmup", "warmup_s")):
+                if phase == "warmup" and not self.cfg.warmups:
+                    continue  # no warmup calls: warmup_s stays None, as the runner reports
                 if phase in self.phase_times:
                     setattr(result.metrics, field, self.phase_times[phase])
         if self.hello and not result.environment:

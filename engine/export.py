@@ -9,7 +9,7 @@ One run is written with top-level sections, as a ticket or a repo would show it:
     [config]       # the RunConfig as run (nested tables for compiler_config, ...)
     [environment]  # python, torch, CUDA, GPU, ... versions
     [metrics]      # scalar figures (s, GiB, it/s)
-    [steps]        # step_ms list (ms), first_step_ms, p50_ms, p90_ms, max_ms
+    [steps]        # step_ms list (ms), first_step_ms, step_ms_p50, step_ms_p90, step_ms_max
 
 Several runs go in one file as an array of tables: each ``[[runs]]`` entry holds the same
 five sub-tables (``[runs.run]``, ``[runs.config]``, ...). :func:`read_toml` reads both shapes.
@@ -40,14 +40,17 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 FORMAT = "diffbench-runs"
 FORMAT_VERSION = 1
 
-#: Metrics fields that live in the [steps] table, with their names there.
+#: Metrics fields that live in the [steps] table, with their names there (the same names as
+#: in the JSON output and the history).
 _STEP_FIELDS = {
     "step_ms": "step_ms",
     "first_step_ms": "first_step_ms",
-    "step_ms_p50": "p50_ms",
-    "step_ms_p90": "p90_ms",
-    "step_ms_max": "max_ms",
+    "step_ms_p50": "step_ms_p50",
+    "step_ms_p90": "step_ms_p90",
+    "step_ms_max": "step_ms_max",
 }
+#: [steps] names of earlier exports -> Metrics field (still read).
+_LEGACY_STEP_NAMES = {"p50_ms": "step_ms_p50", "p90_ms": "step_ms_p90", "max_ms": "step_ms_max"}
 #: RunResult fields that are tables of their own; every other field goes in [run].
 _TABLE_FIELDS = ("config", "environment", "metrics")
 
@@ -217,6 +220,9 @@ def tables_to_result(entry: dict[str, Any], where: str = "export") -> RunResult:
     for dotted in null_keys:
         _set_dotted(tables, dotted, where)
     metrics = dict(tables["metrics"])
+    for name, field in _LEGACY_STEP_NAMES.items():
+        if name in tables["steps"]:
+            metrics[field] = tables["steps"][name]
     for field, name in _STEP_FIELDS.items():
         if name in tables["steps"]:
             metrics[field] = tables["steps"][name]

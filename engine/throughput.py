@@ -39,6 +39,7 @@ class LineFit:
 
     @property
     def per_step_ms(self) -> float:
+        """The fitted slope in ms per denoising step (``per_step_s`` x 1000)."""
         return self.per_step_s * 1000.0
 
     @property

@@ -83,6 +83,7 @@ class ProtocolWriter:
         self.lock = threading.Lock()
 
     def send(self, message: dict[str, Any]) -> None:
+        """Write ``message`` as one JSON line and flush (thread-safe; NaN allowed)."""
         line = json.dumps(message, default=str, allow_nan=True)
         with self.lock:
             self.stream.write(line + "\n")

@@ -129,3 +129,54 @@ def test_subprocess_default_child_run(home):
     assert "Iterations per second" in proc.stdout
     assert (home / "o.png").is_file()
     assert "Traceback" not in proc.stderr
+
+
+def _narrow_view():
+    import io
+
+    from rich.console import Console
+
+    from engine.commands._run_view import RunView
+    from engine.config import RunConfig
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=40, force_terminal=False, color_system=None)
+    return RunView(RunConfig(model="tiny-sd15", steps=4), console=console, out=console), buffer
+
+
+def test_messages_stay_one_line_on_a_narrow_non_tty_stderr():
+    from engine import events as ev
+    from engine.result import RunResult
+
+    view, buffer = _narrow_view()
+    long = "model 'x' is not in the local Hugging Face cache [and] " + "word " * 30
+    view.warn(long)
+    view.note(long)
+    view.on_event(ev.LogMessage("warning", long))
+    view.print_summary(RunResult(status="failed", error=long))
+    lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
+    assert lines[:4] == [f"warning: {long}", long, f"warning: {long}",
+                         f"diffbench: run failed: {long}"]
+
+
+def test_measured_label_is_the_running_mean_and_failure_clears_the_spinner():
+    from engine import events as ev
+
+    view, _ = _narrow_view()
+    with view:
+        view.on_event(ev.PhaseStarted("measure"))
+        for index, ms in ((1, 900.0), (2, 100.0), (3, 300.0)):
+            view.on_event(ev.StepFinished("measured", index, 4, ms, 0))
+        [task] = view.progress.tasks
+        assert task.description == "Measured call (mean 200 ms/step so far)"
+        view.on_event(ev.PhaseStarted("load"))
+        view.on_event(ev.RunFailed("load failed: boom", status="failed"))
+        assert view.progress.tasks == []  # no frozen "⠋ Load model 0/1" left behind
+
+
+def test_timeout_is_honoured_in_process(home, capsys):
+    code = cli(["run", "--model", "tiny-sd15", "--steps", "400", "--height", "64", "--width",
+                "64", "--warmups", "0", "--in-process", "--timeout", "0.5", "--no-history"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "diffbench: run failed: timed out after 0.5 s (timeout_s)" in err

@@ -53,7 +53,7 @@ def test_single_run_uses_top_level_sections(tmp_path):
     doc = tomllib.loads(open(path).read())
     assert {"run", "config", "environment", "metrics", "steps"} <= set(doc)
     assert doc["steps"]["step_ms"] == [100.1, 101.2, 99.3]
-    assert doc["steps"]["p90_ms"] == 101.0
+    assert doc["steps"]["step_ms_p90"] == 101.0  # the JSON / history name
     assert "step_ms" not in doc["metrics"] and doc["metrics"]["it_per_s"] == 9.87654321
     # None is omitted: no CUDA on this run, and error is None
     assert "cuda" not in doc["environment"] and "error" not in doc["run"]
@@ -61,6 +61,17 @@ def test_single_run_uses_top_level_sections(tmp_path):
     assert "config.compiler_config.nested.off" in doc["run"]["null_keys"]
     # None-default RunConfig fields are restored without being listed
     assert "config.lora" not in doc["run"]["null_keys"]
+
+
+def test_earlier_step_names_are_still_read(tmp_path):
+    result = make_result()
+    path = write_toml([result], tmp_path / "run.toml")
+    text = open(path).read().replace("step_ms_p50 =", "p50_ms =").replace(
+        "step_ms_p90 =", "p90_ms =").replace("step_ms_max =", "max_ms =")
+    assert "p90_ms = 101.0" in text
+    (tmp_path / "old.toml").write_text(text)
+    [back] = read_toml(tmp_path / "old.toml")
+    assert back.to_dict() == result.to_dict()
 
 
 def test_many_runs_round_trip_as_array_of_tables(tmp_path):

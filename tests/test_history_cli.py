@@ -111,3 +111,21 @@ def test_compare_with_a_failed_run_and_images(history, tmp_path, capsys):
     assert 40 < image["psnr_db"] < 100 and 0.9 < image["ssim"] <= 1.0
     assert cli(["compare", "aaaa", "cccc"]) == 0
     assert "note: run cccc00000003 failed" in capsys.readouterr().out
+
+
+def test_compare_shows_a_dash_for_missing_values_never_a_ratio(history, capsys):
+    # a run with --warmups 0 has no warmup time; the ratio must not be formed from it
+    history.add(RunResult(run_id="dddd00000004", started_at="2026-01-01T13:00:00+00:00",
+                          config={"model": "tiny-sd15", "compiler": "none"},
+                          metrics=Metrics(it_per_s=12.0, inference_s=0.4, warmup_s=None,
+                                          recompiles=0)))
+    history.add(RunResult(run_id="eeee00000005", started_at="2026-01-01T14:00:00+00:00",
+                          config={"model": "tiny-sd15", "compiler": "none"},
+                          metrics=Metrics(it_per_s=12.0, inference_s=0.4, warmup_s=2.0,
+                                          recompiles=0)))
+    assert cli(["compare", "dddd", "eeee"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    [warmup] = [line for line in lines if "warmup s" in line]
+    assert [c.strip() for c in warmup.split("│")[2:5]] == ["–", "2", "–"]
+    [recompiles] = [line for line in lines if "recompiles" in line]
+    assert [c.strip() for c in recompiles.split("│")[2:5]] == ["0", "0", "–"]

@@ -101,7 +101,7 @@ class AnalysisActions:
             self.push_screen(ThroughputScreen(cfg, self.throughput_timer, threads))
 
     def action_image_compare(self) -> None:
-        """The selected run's image next to its baseline's, with PSNR/SSIM (ctrl+b);
+        """The selected run's image next to its baseline's, with PSNR/SSIM (ctrl+k);
         two marked runs: those two."""
         from tui.screens.image_compare import ImageCompareScreen
 

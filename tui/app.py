@@ -267,13 +267,17 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
             self.notify("a run is already in progress; ctrl+g cancels it", severity="warning")
             return
         try:
-            cfg = self.form().build_config()
+            # the form as typed (task "auto" stays auto), remembered for the next start
+            values = self.form().values()
+            cfg = RunConfig(**values)
         except ConfigError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.start_run(cfg)
+        self.start_run(cfg, remember=values)
 
-    def start_run(self, cfg: RunConfig) -> None:
+    def start_run(self, cfg: RunConfig, remember: Optional[dict[str, Any]] = None) -> None:
+        """Start ``cfg`` in the run worker; ``remember``: form values to restore at the next
+        start (written by the worker thread)."""
         self.run_token = next(self._tokens)
         self.running_cfg = cfg
         self.current_phase = None
@@ -286,13 +290,15 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
                               f"compiler={cfg.compiler} steps={cfg.steps}")
         self.query_one(ResultPanels).mark_previous()
         self._update_run_button()
-        self._run_worker(cfg, self.run_token, self.cancel_event)
+        self._run_worker(cfg, self.run_token, self.cancel_event, remember)
         if self.gpu_available:
             self._gpu_worker(self.run_token, self.cancel_event)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def _run_worker(self, cfg: RunConfig, token: int, cancel: threading.Event) -> None:
-        form_memory.save(cfg.to_dict())  # here, not in the UI thread: it fsyncs
+    def _run_worker(self, cfg: RunConfig, token: int, cancel: threading.Event,
+                    remember: Optional[dict[str, Any]] = None) -> None:
+        if remember is not None:
+            form_memory.save(remember)  # here, not in the UI thread: it fsyncs
         engine_bridge.run_engine(cfg, self.post_message, token, cancel, self._engine,
                                  self._in_process)
 

@@ -1,6 +1,7 @@
 """The settings form as last used, kept across dashboard starts.
 
-Stored as JSON (RunConfig fields, as ``RunConfig.to_dict()`` gives them) in
+Stored as JSON (the form's RunConfig keyword arguments, as SettingsForm.values() gives them:
+no "task" when the form says auto) in
 ``$DIFFBENCH_HOME/last_settings.json`` when DIFFBENCH_HOME is set, else in the platformdirs
 user data dir beside the history database. Written atomically (engine.atomic: temporary file,
 fsync, rename), so a crash mid-write leaves the previous settings, never half a file. Reading
@@ -39,11 +40,12 @@ def load() -> Optional[dict[str, Any]]:
         return None
     # a profile choice would re-load the profile over the remembered values
     data.pop("profile", None)
+    data.setdefault("task", None)  # not saved when the form said "auto"; None keeps it auto
     return data
 
 
 def save(config: dict[str, Any]) -> bool:
-    """Write ``config`` (RunConfig fields) for the next start. Returns False, without raising,
+    """Write ``config`` (RunConfig keyword arguments) for the next start. Returns False, without raising,
     when it cannot be written (read-only home, full disk): losing it is not worth an error."""
     from engine import atomic
 

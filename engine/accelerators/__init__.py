@@ -32,6 +32,11 @@ class Accelerator:
     description = ""
 
     def available(self, device: str = "cuda") -> tuple[bool, str]:
+        """(ok, reason) for running this backend on ``device`` ("cpu", "cuda", "cuda:N").
+
+        Cheap (imports at most the backend's module) and never raises; ``reason`` is "" when
+        ok, else one line saying why not and what to install.
+        """
         return True, ""
 
     def validate_config(self, cfg: "RunConfig") -> list[str]:
@@ -39,6 +44,14 @@ class Accelerator:
         return []
 
     def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
+        """Accelerate ``pipe`` (a diffusers pipeline already on its device) for ``cfg``.
+
+        Returns the pipeline, possibly wrapped or with modules replaced; reports progress and
+        notices through ``emit`` (engine.events). The base class returns ``pipe`` unchanged.
+
+        Raises:
+            AcceleratorUnavailableError, ConfigError: one-line messages.
+        """
         return pipe
 
 

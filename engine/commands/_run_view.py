@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn)
 from rich.table import Table
@@ -32,6 +33,7 @@ class RunView:
             MofNCompleteColumn(), TimeElapsedColumn(), console=self.err, transient=False)
         self._tasks: dict[str, Any] = {}
         self._compile_note = ""
+        self._measured_ms = 0.0  # running sum of the measured call's host step times
 
     def __enter__(self) -> "RunView":
         self.progress.start()
@@ -73,7 +75,7 @@ class RunView:
                 label = f"Warmup {event.warmup_index}/{self.cfg.warmups}{self._compile_note}"
             else:
                 total, done = event.total, event.index
-                label = f"Measured call ({event.step_ms:.0f} ms/step)"
+                label = self._measured_label(event.index, event.step_ms)
             self.progress.update(task, total=total, completed=done, description=label)
         elif isinstance(event, ev.CompileProgress):
             self._compile_note = (f" — compiling: {event.graphs} graphs, {event.kernels} "
@@ -82,8 +84,21 @@ class RunView:
             self.progress.update(task, description=f"Warmup{self._compile_note}")
         elif isinstance(event, ev.LogMessage):
             style = {"warning": "yellow", "error": "red"}.get(event.level, "cyan")
-            self.progress.console.print(f"[{style}]{event.level}:[/] {event.text}",
-                                        markup=True, highlight=False)
+            # soft_wrap: a message stays one line however narrow the terminal or log
+            self.progress.console.print(f"[{style}]{event.level}:[/] {escape(event.text)}",
+                                        markup=True, highlight=False, soft_wrap=True)
+        elif isinstance(event, ev.RunFailed):
+            self._drop_unfinished()
+
+    def _measured_label(self, index: int, step_ms: float) -> str:
+        """The measured bar's label: the running mean of the host step times so far over
+        steps 2..N (step 1 also holds the prompt encoding, as RunResult.step_ms leaves it
+        out). Display only; the result reports the synchronised figures."""
+        if index <= 1:
+            self._measured_ms = 0.0
+            return f"Measured call (first step {step_ms:.0f} ms)"
+        self._measured_ms += step_ms
+        return f"Measured call (mean {self._measured_ms / (index - 1):.0f} ms/step so far)"
 
     def _index(self, task_id: Any) -> int:
         for i, task in enumerate(self.progress.tasks):
@@ -97,18 +112,28 @@ class RunView:
         return self.cfg.steps
 
     # ------------------------------------------------------------------ output
+    def _drop_unfinished(self) -> None:
+        # A failed run leaves its phase unfinished: remove it rather than leave a frozen
+        # spinner ("⠋ Load model 0/1") above the error line.
+        for task in list(self.progress.tasks):
+            if not task.finished:
+                self.progress.remove_task(task.id)
+
     def note(self, text: str) -> None:
-        self.err.print(text, highlight=False, markup=False)
+        """Print ``text`` as one plain line on stderr (no markup, never wrapped)."""
+        self.err.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def warn(self, text: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {text}", highlight=False)
+        """Print ``text`` as one "warning: ..." line on stderr (never wrapped)."""
+        self.err.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
     def print_summary(self, result: Any) -> None:
         """The seed's block (Warmup time, Inference time, Iterations per second, Max used
         memory) plus load time, steps, per-step spread and the image, as a rich table."""
         if result.status != "finished":
-            self.err.print(f"[red]diffbench: run {result.status}:[/] {result.error}",
-                           highlight=False)
+            error = escape(str(result.error))
+            self.err.print(f"[red]diffbench: run {result.status}:[/] {error}",
+                           highlight=False, soft_wrap=True)
         table = summary_table(result)
         if table.row_count:
             self.out.print(table)

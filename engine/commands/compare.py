@@ -92,6 +92,7 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, default=str))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -119,13 +120,18 @@ def main(args: argparse.Namespace) -> int:
         console.print(f"image B vs A: not compared ({image['note']})")
     for run in (a, b):
         if run.status != "finished":
-            console.print(f"[yellow]note: run {run.run_id} {run.status}: {run.error}[/]")
+            console.print(f"[yellow]note: run {run.run_id} {run.status}: "
+                          f"{escape(str(run.error))}[/]", soft_wrap=True)
     return 0
+
+
+#: Shown for a value one run lacks, and for a ratio that cannot be formed (missing or 0 / 0).
+MISSING = "–"
 
 
 def _num(value: Any) -> str:
     if value is None:
-        return "-"
+        return MISSING
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
@@ -134,7 +140,7 @@ def _num(value: Any) -> str:
 def _ratio_text(row: dict) -> str:
     value = row["ratio"]
     if value is None:
-        return "-"
+        return MISSING
     text = f"{value:.2f}x"
     better = row["better"]
     if better is None or abs(value - 1.0) < 0.02:

@@ -151,7 +151,10 @@ def _run_fn(in_process: bool):
             return run_child
     from engine.runner import run
 
-    return run
+    def run_here(cfg, on_event=None, cancel=None):
+        return run(cfg, on_event, cancel, timeout_s=cfg.timeout_s)
+
+    return run_here
 
 
 def _preflight():
@@ -232,7 +235,7 @@ def main(args: argparse.Namespace) -> int:
             sweep, history, run_fn, preflight=_preflight(), on_event=progress.on_event,
             on_cell_start=progress.on_cell_start, on_cell_done=progress.on_cell_done,
             stop=interrupts.stop, cancel=interrupts.cancel, workers=workers,
-            on_notice=lambda text: err.print(f"[yellow]{escape(text)}[/]"))
+            on_notice=lambda text: err.print(f"[yellow]{escape(text)}[/]", soft_wrap=True))
     if args.ray:
         from engine.multi_device import shutdown_ray
 
@@ -241,14 +244,15 @@ def main(args: argparse.Namespace) -> int:
     for row in sw.summarise(sweep, outcomes):
         if row["status"] in ("failed", "cancelled"):
             out.print(f"[red]{row['status']}[/] {escape(row['key'])}: "
-                      f"{escape(row.get('error') or '')}", highlight=False)
+                      f"{escape(row.get('error') or '')}", highlight=False, soft_wrap=True)
     if args.output:
         path = sw.write_toml(args.output, sw.to_toml_dict(sweep, outcomes, rows, cols))
         err.print(f"wrote {path}", highlight=False)
     pending = [o for o in outcomes if o.result is None]
     if pending or interrupts.stop.is_set() and any(o.status == "cancelled" for o in outcomes):
         err.print(f"stopped with {len(pending)} of {len(outcomes)} cells not run; run the same "
-                  f"command again to resume (sweep id {sweep.sweep_id})", highlight=False)
+                  f"command again to resume (sweep id {sweep.sweep_id})", highlight=False,
+                  soft_wrap=True)
         return 130
     if any(o.status != "finished" for o in outcomes):
         return 1

@@ -85,7 +85,8 @@ def main(args: argparse.Namespace) -> int:
                 status.update(f"warmup: compiling ({event.graphs} graphs, {event.kernels} "
                               f"kernels, {event.elapsed_s:.0f} s)")
             elif kind == "LogMessage":
-                err.print(f"{event.level}: {event.text}", highlight=False, markup=False)
+                err.print(f"{event.level}: {event.text}", highlight=False, markup=False,
+                          soft_wrap=True)
 
         def on_point(done: int, total: int, seconds: float) -> None:
             status.update(f"timing call {done}/{total} ({seconds * 1000:.0f} ms)")

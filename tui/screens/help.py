@@ -32,7 +32,8 @@ Invalid settings are named under the form and Run stays disabled until they are 
 | d | delete the marked or selected runs |
 | e / c / r / l | in the history: export, compare, re-run settings, show the log |
 | ctrl+p | command palette: every action, save/load profile, export all |
-| tab | next field; ctrl+q quits |
+| tab | next field |
+| ctrl+q | quit; during a run it asks, cancels the run and keeps it in the history |
 
 ## What the figures mean
 - **load**: building or loading the pipeline and moving it to the device.

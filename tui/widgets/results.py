@@ -83,6 +83,7 @@ class ResultPanels(Horizontal):
             caption += f" ({run.status})"
         self.query_one("#memory_panel").border_subtitle = caption
         self.shown_run_id = run.run_id if run is not None else None
+        self.query_one("#speed_panel").border_subtitle = ""
         self.set_class(False, "previous")
 
     def mark_previous(self) -> None:
@@ -91,4 +92,5 @@ class ResultPanels(Horizontal):
         if self.shown_run_id is None:
             return
         self.set_class(True, "previous")
-        self.query_one("#memory_panel").border_subtitle = f"previous run {self.shown_run_id}"
+        # two captions: "previous run <12-char id>" does not fit one panel at 100 columns
+        self.query_one("#speed_panel").border_subtitle = "previous run"

@@ -1,0 +1,181 @@
+"""Pilot tests: quitting during a run keeps the run; the form is remembered across starts;
+the 100x30 layout keeps the key figures in view (scripted fake engine, no torch)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from textual.widgets import Input
+
+from engine.config import RunConfig
+from tui import form_memory
+from tui.app import DiffbenchApp
+from tui.engine_bridge import MemoryHistory
+from tui.screens.confirm import ConfirmScreen
+from tui.testing import FakeEngine
+from tui.widgets.history import HistoryTable
+from tui.widgets.results import ResultPanels
+
+SIZE = (100, 30)
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+async def wait_until(pilot, predicate, timeout_s: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)
+
+
+async def start_held_run(pilot, engine: FakeEngine) -> None:
+    await pilot.press("ctrl+r")
+    await wait_until(pilot, engine.held.is_set)
+    await pilot.pause()
+
+
+async def test_quit_during_a_run_asks_then_records_the_cancelled_run(tmp_path):
+    engine = FakeEngine(hold_at_step=2)
+    history = MemoryHistory()
+    app = DiffbenchApp(engine=engine, history=history, export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start_held_run(pilot, engine)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # asked, not gone
+        assert app.running and not engine.release.is_set()
+        await pilot.press("n")  # changed my mind: the run goes on
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.running and app.quit_state is None
+
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.return_code is not None)
+    runs = history.list()
+    assert [r.status for r in runs] == ["cancelled"]
+    assert runs[0].config["model"] == "tiny-sd15"
+
+
+async def test_second_quit_while_cancelling_exits_at_once(tmp_path):
+    engine = FakeEngine(hold_at_step=2)
+    engine.hold_through_cancel = True  # the cancel cannot land: the run would go on
+    history = MemoryHistory()
+    app = DiffbenchApp(engine=engine, history=history, export_dir=tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await start_held_run(pilot, engine)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            await pilot.press("y")
+            await pilot.pause()
+            assert app.quit_state == "cancelling" and app.running
+            assert "Cancelling" in str(app.query_one("#status").content)
+            assert app.return_code is None  # waiting for the cancelled run
+            await pilot.press("ctrl+q")
+            await wait_until(pilot, lambda: app.return_code is not None, timeout_s=3)
+            assert app.cancel_event is None or app.cancel_event.is_set()
+    finally:
+        engine.release.set()  # let the fake's thread end
+    assert history.list() == []  # quit at once: the run is given up
+
+
+async def test_quit_without_a_run_asks_nothing(tmp_path):
+    app = DiffbenchApp(engine=FakeEngine(), history=MemoryHistory(), export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: app.return_code is not None, timeout_s=3)
+
+
+async def test_form_settings_of_the_last_run_come_back_at_the_next_start(tmp_path):
+    engine = FakeEngine()
+    app = DiffbenchApp(engine=engine, history=MemoryHistory(), export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one("#steps", Input).value = "7"
+        app.query_one("#seed", Input).value = "42"
+        app.query_one("#size", Input).value = "64x64"
+        app.query_one("#prompt", Input).value = "a red fox"
+        for _ in range(3):
+            await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.running and engine.calls)
+    saved = json.loads(form_memory.path().read_text(encoding="utf-8"))
+    assert (saved["steps"], saved["seed"], saved["prompt"]) == (7, 42, "a red fox")
+    assert "task" not in saved  # "auto" stays auto, not the task the model resolved to
+
+    again = DiffbenchApp(engine=FakeEngine(), history=MemoryHistory(), export_dir=tmp_path)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        cfg = again.form().build_config()
+        assert (cfg.steps, cfg.seed, cfg.prompt) == (7, 42, "a red fox")
+        assert (cfg.width, cfg.height) == (64, 64)
+        assert again.query_one("#task").value == "auto"
+        assert again.query_one("#size", Input).value == "64x64"
+        assert again.config_error is None
+
+
+async def test_a_damaged_settings_file_leaves_the_defaults(tmp_path):
+    target = form_memory.path()
+    target.parent.mkdir(parents=True)
+    target.write_text("{not json", encoding="utf-8")
+    app = DiffbenchApp(engine=FakeEngine(), history=MemoryHistory(), export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.form().build_config().steps == RunConfig().steps
+        assert app.query_one("#model", Input).value == "tiny-sd15"
+        assert app.config_error is None
+
+
+async def test_history_keeps_id_model_accel_size_its_status_in_view_at_100_columns(tmp_path):
+    engine = FakeEngine(fixed=True)
+    app = DiffbenchApp(engine=engine, history=MemoryHistory(), export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.running and engine.calls)
+        await pilot.pause()
+        table = app.query_one(HistoryTable)
+        view = table.scrollable_content_region.width
+        right = 0
+        shown = {}
+        for column in table.ordered_columns:
+            right += column.get_render_width(table)
+            shown[str(column.key.value)] = right <= view
+        for key in ("id", "model", "accel", "size", "its", "status"):
+            assert shown[key], f"column {key} is cut off at 100 columns ({view} wide)"
+
+
+async def test_result_panels_say_they_show_the_previous_run_during_a_new_one(tmp_path):
+    engine = FakeEngine(fixed=True, hold_at_step=2)
+    engine.release.set()  # the first run goes straight through
+    app = DiffbenchApp(engine=engine, history=MemoryHistory(), export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.running and engine.calls)
+        panels = app.query_one(ResultPanels)
+        memory = app.query_one("#memory_panel")
+        assert memory.border_subtitle == "run fake-0001"
+        assert not panels.has_class("previous")
+
+        engine.release.clear()
+        engine.held.clear()
+        await start_held_run(pilot, engine)
+        assert panels.has_class("previous")
+        assert app.query_one("#speed_panel").border_subtitle == "previous run"
+        assert memory.border_subtitle == "run fake-0001"
+        engine.release.set()
+        await wait_until(pilot, lambda: not app.running)
+        await pilot.pause()
+        assert not panels.has_class("previous")
+        assert not app.query_one("#speed_panel").border_subtitle
+        assert memory.border_subtitle == "run fake-0002"
