@@ -459,8 +459,13 @@ def _clip(text: str, limit: int = 120) -> str:
 _EXITING = threading.Event()
 
 
-def _kill_live_children() -> None:
-    """No orphans: kill every child still running when this interpreter exits."""
+def kill_all_children() -> None:
+    """Kill (SIGKILL to the process group) every child run this interpreter started, now.
+
+    For a caller that must not wait for a graceful cancel (a dashboard quitting at once).
+    Also this module's exit hook, so no child outlives its parent. Each killed run returns
+    as failed/cancelled to whoever waits on it; later runs in this process are refused.
+    """
     _EXITING.set()
     with _LIVE_LOCK:
         procs = list(_LIVE)
@@ -469,12 +474,12 @@ def _kill_live_children() -> None:
             _signal_group(proc, signal.SIGKILL)
 
 
-atexit.register(_kill_live_children)
+atexit.register(kill_all_children)
 # atexit handlers run only after non-daemon threads have ended — a thread waiting on a child
 # would keep the interpreter alive until the run ends. threading's own exit hook runs first.
 _register = getattr(threading, "_register_atexit", None)
 if _register is not None:
     try:
-        _register(_kill_live_children)
+        _register(kill_all_children)
     except RuntimeError:  # pragma: no cover - imported during interpreter shutdown
         pass

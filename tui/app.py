@@ -64,7 +64,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
     SUB_TITLE = "diffusion inference benchmark"
     # SSH-safe keys: no ctrl+s/ctrl+q-style flow-control clashes beyond Textual's own quit,
     # none of the multiplexers' prefixes (ctrl+a screen, ctrl+b tmux), no ctrl+z/ctrl+c/
-    # ctrl+\\ (signals), no function keys needed (F1 is an alias for ?).
+    # ctrl+\ (signals), no function keys needed (F1 is an alias for ?).
     BINDINGS = [
         Binding("ctrl+r", "run", "Run", priority=True),
         Binding("ctrl+g", "cancel", "Cancel", priority=True),
@@ -479,6 +479,10 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
     def _quit_now(self) -> None:
         if self.cancel_event is not None:
             self.cancel_event.set()  # let the worker thread end so the process can exit
+            # the app's shutdown waits for the run worker: kill its child instead of
+            # giving it the graceful-cancel period (only for the real child-process engine)
+            if self._engine is None and not self._in_process:
+                engine_bridge.kill_child_runs()
         self.exit()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -105,7 +106,25 @@ def default_engine(in_process: bool = False) -> tuple[EngineFn, str]:
         if client is not None and hasattr(client, "run_in_child"):
             return client.run_in_child, "child process"
     runner = importlib.import_module("engine.runner")
-    return runner.run, "in process"
+
+    def run_in_process(cfg: RunConfig, on_event: Any, cancel: threading.Event) -> Any:
+        # The child path enforces cfg.timeout_s in the client; in process the runner does.
+        return runner.run(cfg, on_event, cancel, timeout_s=cfg.timeout_s)
+
+    return run_in_process, "in process"
+
+
+def kill_child_runs() -> None:
+    """Stop every child-process run of this interpreter now (SIGKILL to each child's process
+    group), for a quit that will not wait: the run worker then returns at once instead of
+    keeping the dashboard's shutdown waiting for a graceful cancel (up to the client's grace
+    period). Uses engine.client.kill_all_children, the exit hook that guarantees no orphan at
+    interpreter exit; a no-op when no child run was ever started (module not imported).
+    """
+    client = sys.modules.get("engine.client")
+    kill = getattr(client, "kill_all_children", None)
+    if kill is not None:
+        kill()
 
 
 def run_engine(cfg: RunConfig, post: Callable[[Any], Any], token: int,
