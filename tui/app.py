@@ -145,7 +145,9 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         self.validate_form()
         self.call_after_refresh(self._after_first_paint)
 
-    def _after_first_paint(self) -> None:
+    async def _after_first_paint(self) -> None:
+        # the first screen shows light stand-ins for the Selects; the real ones now
+        await self.form().mount_selects()
         self.query_one("#model", Input).focus()
         self._probe_worker()
 
