@@ -145,9 +145,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         self.validate_form()
         self.call_after_refresh(self._after_first_paint)
 
-    async def _after_first_paint(self) -> None:
-        # the first screen shows light stand-ins for the Selects; the real ones now
-        await self.form().mount_selects()
+    def _after_first_paint(self) -> None:
         self.query_one("#model", Input).focus()
         self._probe_worker()
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
-from textual.widget import MountError, Widget
 from textual.widgets import Collapsible, Input, Label, Select
 
 from engine.config import COMPILERS, DEFAULT_MODEL, DTYPES, DEVICES, QUANTIZE_MODES, \
@@ -58,61 +56,6 @@ def format_size(width: Optional[int], height: Optional[int]) -> str:
     return f"{width or height}x{height or width}"
 
 
-class SelectStub(Widget):
-    """Stand-in for a compact :class:`Select` on the first screen, drawn the same way.
-
-    A Select (with its option overlay) costs tens of ms of styling at start-up; the form
-    shows these until :meth:`SettingsForm.mount_selects` swaps the real Selects in right
-    after the first paint. Until then it behaves like a Select to code that sets ``value``
-    (checked against ``options``; posts Select.Changed).
-    """
-
-    DEFAULT_CSS = """
-    SelectStub {
-        width: 1fr;
-        height: 1;
-        background: $surface;
-    }
-    """
-
-    def __init__(self, options: list[tuple[str, Any]], value: Any = Select.NULL,
-                 prompt: str = "Select", allow_blank: bool = False,
-                 id: Optional[str] = None) -> None:
-        super().__init__(id=id)
-        self.options = list(options)
-        self.allow_blank = allow_blank
-        self.prompt = prompt
-        self._value = value
-
-    @property
-    def value(self) -> Any:
-        return self._value
-
-    @value.setter
-    def value(self, value: Any) -> None:
-        if not (value is Select.NULL and self.allow_blank) \
-                and value not in [v for _, v in self.options]:
-            raise ValueError(f"{value!r} is not one of the options")
-        if value != self._value:
-            self._value = value
-            self.refresh()
-            self.post_message(Select.Changed(self, value))  # type: ignore[arg-type]
-
-    def render(self) -> Text:
-        label = next((str(p) for p, v in self.options if v == self._value), None)
-        width = max(self.size.width - 3, 1)
-        text = Text((label or self.prompt)[:width].ljust(width),
-                    style="" if label is not None else "dim")
-        text.append(" ▼ ", style="dim")
-        return text
-
-    def real(self) -> Select:
-        """The Select this stands in for, with the same id, options and value."""
-        return Select(self.options, value=self._value, allow_blank=self.allow_blank,
-                      prompt=self.prompt, id=self.id, classes=" ".join(self.classes),
-                      compact=True)
-
-
 class SettingsForm(VerticalScroll):
     """Form over RunConfig. Posts :class:`SettingsForm.Changed` after every edit."""
 
@@ -146,61 +89,37 @@ class SettingsForm(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         d = RunConfig()
-        # One grid for the first screen's rows (label, field[, label, field]) instead of a
-        # Horizontal per row: fewer widgets to style before the first paint.
-        with Grid(id="form_grid"):
-            yield from self._row("Profile", SelectStub([(p, p) for p in self._profiles],
-                                                       prompt="(none)", allow_blank=True,
-                                                       id="profile"))
-            yield from self._row("Model", Input(DEFAULT_MODEL, id="model", compact=True,
-                                                placeholder="name, hub id or folder",
-                                                suggester=SuggestFromList(BUILTIN_MODELS)))
-            yield from self._row("Task", SelectStub([("auto", "auto")] +
-                                                    [(t, t) for t in TASKS],
-                                                    value="auto", id="task"))
-            yield from self._row("Input img", Input(id="input_image", compact=True,
-                                                    placeholder="for i2i/pix2pix"))
+        yield from self._row("Profile", Select([(p, p) for p in self._profiles],
+                                               prompt="(none)", id="profile", compact=True))
+        yield from self._row("Model", Input(DEFAULT_MODEL, id="model", compact=True,
+                                            placeholder="name, hub id or folder",
+                                            suggester=SuggestFromList(BUILTIN_MODELS)))
+        yield from self._row("Task", Select([("auto", "auto")] + [(t, t) for t in TASKS],
+                                            value="auto", allow_blank=False, id="task",
+                                            compact=True))
+        yield from self._row("Input img", Input(id="input_image", compact=True,
+                                                placeholder="for i2i/pix2pix"))
+        with Horizontal(classes="row"):
             yield Label("Size", classes="label")
-            with Horizontal(classes="wide row"):  # preset and free entry share the row
-                yield SelectStub([(s, s) for s in SIZE_PRESETS], value="native",
-                                 id="size_preset")
-                yield Input("native", id="size", compact=True, placeholder="WxH")
-            yield from self._row("Compiler", SelectStub([(c, c) for c in COMPILERS],
-                                                        value="none", id="compiler"))
+            yield Select([(s, s) for s in SIZE_PRESETS], value="native", allow_blank=False,
+                         id="size_preset", compact=True)
+            yield Input("native", id="size", compact=True, placeholder="WxH")
+        yield from self._row("Compiler", Select([(c, c) for c in COMPILERS], value="none",
+                                                allow_blank=False, id="compiler",
+                                                compact=True))
+        with Horizontal(classes="row"):
             yield Label("Steps", classes="label")
             yield Input(str(d.steps), id="steps", type="integer", compact=True)
             yield Label("Warmups", classes="label2")
             yield Input(str(d.warmups), id="warmups", type="integer", compact=True)
+        with Horizontal(classes="row"):
             yield Label("Seed", classes="label")
             yield Input(str(d.seed), id="seed", type="integer", compact=True)
             yield Label("Batch", classes="label2")
             yield Input(str(d.batch), id="batch", type="integer", compact=True)
-            yield from self._row("Prompt", Input(d.prompt, id="prompt", compact=True))
+        yield from self._row("Prompt", Input(d.prompt, id="prompt", compact=True))
         # The advanced rows are mounted on first expand: fewer widgets to style at start-up.
         yield Collapsible(title="More settings", id="more", collapsed=True)
-
-    async def mount_selects(self) -> None:
-        """Swap the first screen's :class:`SelectStub` for real Selects (call after the
-        first paint). The values the stubs hold by now (form memory, a profile) carry over."""
-        stubs = list(self.query(SelectStub))
-        slots = []
-        for stub in stubs:
-            parent = stub.parent
-            assert parent is not None
-            slots.append((parent, parent.children.index(stub), stub.real()))
-        with self.prevent(Select.Changed):
-            for stub in stubs:
-                await stub.remove()
-            for parent, index, select in slots:
-                if not parent.is_mounted:  # the app quit before the swap
-                    return
-                try:
-                    await parent.mount(select, before=index if index < len(parent.children)
-                                       else None)
-                except MountError:  # it quit during the swap
-                    return
-                finally:
-                    self._widgets.clear()
 
     def _advanced_rows(self) -> list[Horizontal]:
         v = self._values
@@ -247,10 +166,9 @@ class SettingsForm(VerticalScroll):
 
     @staticmethod
     def _row(label: str, widget: Any) -> ComposeResult:
-        """A grid row: the label, then ``widget`` across the other three columns."""
-        yield Label(label, classes="label")
-        widget.add_class("wide")
-        yield widget
+        with Horizontal(classes="row"):
+            yield Label(label, classes="label")
+            yield widget
 
     # ------------------------------------------------------------------ field access
     def _widget(self, name: str) -> Any:
@@ -368,7 +286,7 @@ class SettingsForm(VerticalScroll):
         if event.input.id:
             self._values[event.input.id] = event.value
         if event.input.id == "size":  # keep the preset list in step with free entry
-            preset = self._widget("size_preset")
+            preset = self.query_one("#size_preset", Select)
             wanted = event.value.strip().lower() or "native"
             wanted = wanted if wanted in SIZE_PRESETS else "custom"
             if preset.value != wanted:
