@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.accelerators import Accelerator, register, versions
-from engine.accelerators.onediff import compile_pipe, onediffx_missing, torch_mismatch, \
-    ISOLATION_HINT
+from engine.accelerators import Accelerator, register
+from engine.accelerators.onediff import ISOLATION_HINT, backend_available, compile_pipe
 from engine.errors import ConfigError
 from engine.events import LogMessage
 
@@ -34,18 +33,9 @@ class Nexfort(Accelerator):
     config_keys = ("mode", "memory_format", "dynamic", "options", "fullgraph")
 
     def available(self, device: str = "cuda") -> tuple[bool, str]:
-        if not str(device).startswith("cuda"):
-            return False, "nexfort runs on CUDA GPUs only"
-        if versions.dist_version("nexfort") is None:
-            return False, (f"nexfort is not installed (pip install nexfort onediffx; nexfort "
-                           f"needs torch <= 2.5.1, so {ISOLATION_HINT.removeprefix('or ')})")
-        mismatch = torch_mismatch("nexfort")
-        if mismatch:
-            return False, mismatch
-        missing = onediffx_missing()
-        if missing:
-            return False, missing
-        return True, ""
+        return backend_available("nexfort", device, (
+            f"pip install nexfort onediffx; nexfort needs torch <= 2.5.1, so "
+            f"{ISOLATION_HINT.removeprefix('or ')}"))
 
     def validate_config(self, cfg: "RunConfig") -> list[str]:
         config = cfg.compiler_config

@@ -84,3 +84,16 @@ def compile_pipe(pipe: Any, backend: str, options: Any = None) -> Any:
     if backend == "nexfort" and "fuse_qkv_projections" in params:
         kwargs["fuse_qkv_projections"] = True
     return onediffx.compile_pipe(pipe, **kwargs)
+
+
+def backend_available(dist: str, device: str, install_hint: str) -> tuple[bool, str]:
+    """(ok, reason) for a OneDiff backend distribution (``nexfort`` or ``oneflow``) on
+    ``device``, read from installed metadata only: CUDA device, the package installed, built
+    for this torch, and onediffx present. ``install_hint`` completes "DIST is not installed (…)".
+    """
+    if not str(device).startswith("cuda"):
+        return False, f"{dist} runs on CUDA GPUs only"
+    if versions.dist_version(dist) is None:
+        return False, f"{dist} is not installed ({install_hint})"
+    problem = torch_mismatch(dist) or onediffx_missing()
+    return not problem, problem

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.accelerators import Accelerator, register, versions
-from engine.accelerators.onediff import compile_pipe, onediffx_missing, torch_mismatch, \
-    ISOLATION_HINT
+from engine.accelerators import Accelerator, register
+from engine.accelerators.onediff import ISOLATION_HINT, backend_available, compile_pipe
 from engine.events import LogMessage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,18 +25,8 @@ class OneFlow(Accelerator):
     description = "OneDiff OneFlow backend (needs oneflow and onediffx)"
 
     def available(self, device: str = "cuda") -> tuple[bool, str]:
-        if not str(device).startswith("cuda"):
-            return False, "oneflow runs on CUDA GPUs only"
-        if versions.dist_version("oneflow") is None:
-            return False, (f"oneflow is not installed (install oneflow and onediffx as "
-                           f"OneDiff's README says, {ISOLATION_HINT})")
-        mismatch = torch_mismatch("oneflow")
-        if mismatch:
-            return False, mismatch
-        missing = onediffx_missing()
-        if missing:
-            return False, missing
-        return True, ""
+        return backend_available("oneflow", device, (
+            f"install oneflow and onediffx as OneDiff's README says, {ISOLATION_HINT}"))
 
     def validate_config(self, cfg: "RunConfig") -> list[str]:
         if cfg.compiler_config:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 #: Model families and the pipeline layout each implies.
 FAMILIES = ("sd15", "sdxl", "pix2pix")
