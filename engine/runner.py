@@ -87,6 +87,9 @@ def preflight(cfg: RunConfig) -> Preflight:
     if cfg.task != "i2i" and cfg.strength != _DEFAULT_STRENGTH:
         notices.append(f"strength only applies to img2img (--input-image); ignored for task "
                        f"{cfg.task}")
+    if cfg.model.startswith("synthetic-") and device == "cpu":
+        notices.append(f"{cfg.model} is full-size (random weights) and meant for a GPU: on a CPU "
+                       f"one pipeline call takes minutes; tiny-* models are the CPU stand-ins")
     return Preflight(source, device, notices)
 
 

@@ -243,3 +243,13 @@ def test_percentiles_match_numpy():
     for q in (0, 50, 90, 100):
         assert percentile(values, q) == pytest.approx(np.percentile(values, q))
     assert step_stats([]) == {"step_ms_p50": None, "step_ms_p90": None, "step_ms_max": None}
+
+
+def test_synthetic_model_on_cpu_warns_before_loading():
+    """A full-size synthetic model on a CPU gets a notice in preflight (nothing is loaded)."""
+    from engine.runner import preflight
+
+    notices = preflight(RunConfig(model="synthetic-sd15", device="cpu")).notices
+    assert any("meant for a GPU" in n for n in notices)
+    assert not any("meant for a GPU" in n
+                   for n in preflight(RunConfig(model="tiny-sd15", device="cpu")).notices)
