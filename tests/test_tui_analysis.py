@@ -7,7 +7,6 @@ run function is a fake whose cells finish when the test releases them.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import math
 import threading
@@ -24,7 +23,7 @@ from tui.screens.image_compare import ImageCompareScreen
 from tui.screens.sweep import SweepScreen
 from tui.screens.throughput import ThroughputScreen
 from tui.sweep_matrix import SweepMatrix, parse_cell_key, ratio_style
-from tui.testing import FakeEngine
+from tui.testing import FakeEngine, wait_until
 from tui.widgets.image import HalfBlockImage
 
 SIZE = (120, 40)
@@ -55,15 +54,6 @@ class GatedEngine:
             raise RuntimeError("test never released this cell")
         fail = "out of memory" if (cfg.compiler, cfg.steps) == ("compile", 8) else None
         return FakeEngine(step_ms=STEP_MS[cfg.compiler], fail_with=fail)(cfg, on_event, cancel)
-
-
-async def wait_until(pilot, predicate, timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 async def open_sweep(pilot) -> SweepScreen:

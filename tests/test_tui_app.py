@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from tui.app import DiffbenchApp
 from tui.engine_bridge import MemoryHistory
 from tui.screens.compare import CompareScreen
 from tui.screens.export import ExportScreen
-from tui.testing import FakeEngine
+from tui.testing import FakeEngine, wait_until
 from tui.widgets.history import HistoryTable
 
 SIZE = (100, 30)
@@ -48,15 +47,6 @@ async def set_field(pilot, field_id: str, value: str) -> None:
     pilot.app.query_one(f"#{field_id}", Input).value = value
     for _ in range(3):  # Input.Changed -> SettingsForm.Changed -> app validation
         await pilot.pause()
-
-
-async def wait_until(pilot, predicate, timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 def plain(widget: Static) -> str:

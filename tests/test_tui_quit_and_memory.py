@@ -3,7 +3,6 @@ the 100x30 layout keeps the key figures in view (scripted fake engine, no torch)
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -14,7 +13,7 @@ from tui import form_memory
 from tui.app import DiffbenchApp
 from tui.engine_bridge import MemoryHistory
 from tui.screens.confirm import ConfirmScreen
-from tui.testing import FakeEngine
+from tui.testing import FakeEngine, wait_until
 from tui.widgets.history import HistoryTable
 from tui.widgets.results import ResultPanels
 
@@ -26,15 +25,6 @@ pytestmark = pytest.mark.asyncio
 def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
-async def wait_until(pilot, predicate, timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.02)
 
 
 async def start_held_run(pilot, engine: FakeEngine) -> None:

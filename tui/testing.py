@@ -175,3 +175,19 @@ class FakeEngine:
         path = f"{self.image_dir}/{run_id}.png"
         image.save(path)
         return path
+
+
+async def wait_until(pilot, predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Let a Pilot-driven app run until ``predicate()`` is true (polled every 20 ms).
+
+    Raises:
+        AssertionError: not true within ``timeout_s`` seconds of the app's event loop.
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.02)

@@ -28,11 +28,16 @@ REGIONAL_MODE_FALLBACK = {"max-autotune": "max-autotune-no-cudagraphs",
 
 
 def prepare_modules(pipe: Any, opts: CompileOptions, emit: "EventCallback") -> None:
-    """Apply channels_last and fused QKV to the pipeline's UNet/VAE/ControlNet (in place).
+    """Apply channels_last and fused QKV to the pipeline's UNet/VAE/ControlNet (in place),
+    once per pipeline: apply_all prepares before step caching/quantization and the backend's
+    apply() asks again.
 
     Raises:
         AcceleratorUnavailableError: fuse_qkv asked for but this diffusers cannot fuse.
     """
+    if getattr(pipe, "_diffbench_prepared", False):
+        return
+    pipe._diffbench_prepared = True
     import torch
 
     if opts.channels_last:
@@ -132,9 +137,7 @@ class TorchCompile(Accelerator):
 
     def prepare(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> None:
         """channels_last and fused QKV, before step caching/quantization touch the modules."""
-        if not getattr(pipe, "_diffbench_prepared", False):
-            prepare_modules(pipe, self.options(cfg)[0], emit)
-            pipe._diffbench_prepared = True
+        prepare_modules(pipe, self.options(cfg)[0], emit)
 
     def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
         opts, _ = self.options(cfg)

@@ -272,9 +272,7 @@ class CudaGraph(Accelerator):
         return notices
 
     def prepare(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> None:
-        if not getattr(pipe, "_diffbench_prepared", False):
-            prepare_modules(pipe, self.options(cfg)[0], emit)
-            pipe._diffbench_prepared = True
+        prepare_modules(pipe, self.options(cfg)[0], emit)
 
     def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
         opts, _ = self.options(cfg)

@@ -1,8 +1,8 @@
 """`diffbench serve`: the dashboard in a web browser, through textual-serve, on localhost only.
 
 Each browser tab gets its own dashboard process (textual-serve starts one per connection).
-textual-serve is an optional extra (``pip install 'diffbench[serve]'``); it is imported only
-here, when the command runs, so the engine never imports it (nor textual) otherwise.
+textual-serve is an optional extra (``pip install 'diffbench[serve]'``); tui.serve imports it
+when the command runs, so the engine itself never imports it (nor textual).
 """
 
 from __future__ import annotations
@@ -55,12 +55,14 @@ def main(args: argparse.Namespace) -> int:
     Raises:
         ServeUnavailableError: textual-serve is not installed.
     """
+    from tui.serve import serve
+
     try:
-        from textual_serve.server import Server
-    except ImportError:
+        serve(dashboard_command(), HOST, args.port)
+    except ImportError as exc:
+        if not (exc.name or "").startswith("textual_serve"):
+            raise
         raise ServeUnavailableError(
             "serving needs textual-serve: pip install 'diffbench[serve]' "
             "(or pip install textual-serve)") from None
-    print(f"diffbench dashboard on http://{HOST}:{args.port} (ctrl+c stops)", flush=True)
-    Server(dashboard_command(), host=HOST, port=args.port, title="diffbench").serve()
     return 0
