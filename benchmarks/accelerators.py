@@ -51,6 +51,11 @@ VARIANTS: dict[str, tuple[dict, float, bool]] = {
     "cudagraph": ({"compiler": "cudagraph"}, 120, False),
     "deepcache": ({"deepcache": True}, 120, True),
     "fast-start": ({"compiler": "cudagraph", "compiler_config": {"regional": True}}, 150, False),
+    "cudagraph+deepcache": ({"compiler": "cudagraph", "deepcache": True}, 120, True),
+    "fast-start+deepcache": ({"compiler": "cudagraph", "deepcache": True,
+                              "compiler_config": {"regional": True}}, 150, True),
+    "fast-start-fused": ({"compiler": "cudagraph",
+                          "compiler_config": {"regional": True, "fuse_qkv": True}}, 150, False),
     "regional": ({"compiler": "compile",
                   "compiler_config": {"regional": True, "compile_vae": False}}, 150, False),
     "regional+deepcache": ({"compiler": "compile", "deepcache": True,
@@ -74,8 +79,10 @@ VARIANTS: dict[str, tuple[dict, float, bool]] = {
                                   "compiler_config": {"regional": True, "compile_vae": False}},
                                  150, True),
 }
-COMPILED = ("regional", "regional+deepcache", "regional+fp8dq", "regional+fp8dq+deepcache", "compile", "compile-fused", "compile+int8dq",
-            "compile+fp8dq", "compile+deepcache", "compile-max-autotune", "fast-start")
+COMPILED = ("fast-start", "fast-start+deepcache", "fast-start-fused", "regional",
+            "regional+deepcache", "regional+fp8dq", "regional+fp8dq+deepcache", "compile",
+            "compile-fused", "compile+int8dq", "compile+fp8dq", "compile+deepcache",
+            "compile-max-autotune")
 
 
 # =========================================================================== child side

@@ -140,3 +140,37 @@ def test_watcher_heartbeat_only_while_something_compiles(monkeypatch):
     watcher.stop()
     assert len(events) >= 3 and "Dynamo tracing" in events[1].message
     assert events[-1].frames == 1 and events[-1].elapsed_s >= 0.2
+
+
+def test_deepcache_under_cuda_graphs_keys_the_phase_and_keeps_graph_buffers():
+    """With --compiler cudagraph the full and the cached step are different graphs (the phase
+    is in the key), and a new call keeps the cached outputs: they are the full graph's static
+    buffers, which Python never re-assigns while graphs replay."""
+    from engine.accelerators.cudagraph import GraphedForward
+
+    pipe = TinyPipe()
+    cache = deepcache.apply(pipe, RunConfig(model="tiny-sd15", deepcache=True,
+                                            cache_interval=2), lambda e: None)
+    graphed = GraphedForward(pipe.unet.forward, lambda e: None, cache.phase)
+    sample, text = torch.zeros(1, 4, 8, 8), torch.zeros(1, 3, 8)
+    full_key = graphed.key((sample, 1.0), {"encoder_hidden_states": text})
+    cache.skipping = True
+    cached_key = graphed.key((sample, 2.0), {"encoder_hidden_states": text})
+    assert full_key[0] == "full" and cached_key[0] == "cached"
+    assert full_key[1:] == cached_key[1:]  # same shapes: only the phase tells them apart
+    assert GraphedForward(pipe.unet.forward, lambda e: None).key(
+        (sample, 1.0), {"encoder_hidden_states": text})[0] is None
+
+    cache.skipping = False
+    pipe(steps=4)
+    held = dict(cache.outputs)
+    assert held
+    cache.reset()  # eager: a new call forgets the last call's features
+    assert cache.outputs == {}
+    cache.graph_held = True
+    pipe(steps=4)
+    kept = dict(cache.outputs)
+    cache.reset()
+    assert cache.outputs.keys() == kept.keys() and all(
+        cache.outputs[i] is kept[i] for i in kept)
+    assert cache.phase() == "full" and cache.step == 0

@@ -14,6 +14,12 @@ regional compile when enabled), then captures one call into a graph with static 
 that share one memory pool. Every later call copies its inputs into those buffers, replays the
 graph and returns a copy of the static output (so a caller may keep it across steps).
 
+Step caching (``--deepcache``) composes with it: a full step and a cached step run different
+blocks, so the cache's phase is part of the key (two graphs per shape), and the deep features a
+full step caches live in the full graph's static memory, rewritten by every replay of that graph
+and read by the cached step's graph (:attr:`engine.accelerators.deepcache.StepCache.
+graph_held`).
+
 Limits: weights must not be replaced after capture (call :meth:`GraphedForward.reset` after a
 LoRA swap); CUDA only.
 """
@@ -74,10 +80,18 @@ def _signature(args: tuple, kwargs: dict) -> tuple:
 
 
 def _to_static(value: Any, device: Any) -> Any:
-    """Deep-copy tensors (and scalar timesteps, as 0-d tensors) into fresh static buffers."""
+    """Deep-copy tensors into fresh static buffers on ``device``.
+
+    A CPU tensor argument (e.g. a timestep from a scheduler whose timesteps stay on the CPU)
+    gets its buffer on the GPU: a copy from host memory cannot be captured in a graph, and
+    :func:`_copy_into` refreshes the buffer before every replay.
+    """
     import torch
 
     if isinstance(value, torch.Tensor):
+        if device is not None and value.device.type == "cpu" and \
+                torch.device(device).type == "cuda":
+            return value.detach().to(device).clone()
         return value.detach().clone()
     if isinstance(value, dict):
         return {key: _to_static(item, device) for key, item in value.items()}
@@ -132,19 +146,22 @@ class GraphedForward:
     Args:
         forward: the module's original bound forward.
         emit: event callback; each capture is logged with its cost.
+        phase: optional callable returning a hashable state that changes which code the
+            forward runs without changing its inputs (step caching's full/cached step); it
+            becomes part of the key, so each phase gets its own graph.
 
     Attributes:
         capture_s: total seconds spent in warmup-and-capture so far.
         captures: number of graphs captured (one per distinct input shape set).
     """
 
-    def __init__(self, forward: Callable, emit: "EventCallback") -> None:
-        import torch
-
+    def __init__(self, forward: Callable, emit: "EventCallback",
+                 phase: "Callable[[], Any] | None" = None) -> None:
         self._forward = forward
         self._emit = emit
+        self._phase = phase
         self._graphs: dict[tuple, _Captured] = {}
-        self._pool = torch.cuda.graph_pool_handle()
+        self._pool: Any = None  # one memory pool for every graph, made at the first capture
         self.capture_s = 0.0
         self.captures = 0
 
@@ -157,7 +174,7 @@ class GraphedForward:
 
         if torch.cuda.is_current_stream_capturing():
             return self._forward(*args, **kwargs)
-        key = _signature(args, kwargs)
+        key = self.key(args, kwargs)
         # Static buffers are inference tensors: touch them only in inference mode (a caller
         # under no_grad alone would otherwise be refused the in-place copy).
         with torch.inference_mode():
@@ -169,10 +186,17 @@ class GraphedForward:
             captured.graph.replay()
             return _clone_output(captured.output)
 
+    def key(self, args: tuple, kwargs: dict) -> tuple:
+        """The graph a call replays: the phase (if any) plus :func:`_signature`."""
+        phase = self._phase() if self._phase is not None else None
+        return (phase,) + _signature(args, kwargs)
+
     def _capture(self, key: tuple, args: tuple, kwargs: dict) -> _Captured:
         import torch
 
         start = time.perf_counter()
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
         device = next((leaf.device for _p, leaf in _leaves(args, kwargs)
                        if isinstance(leaf, torch.Tensor)), None)
         static_args = _to_static(args, device)
@@ -194,8 +218,9 @@ class GraphedForward:
         self.captures += 1
         shape = next((tuple(leaf.shape) for _p, leaf in _leaves(args, kwargs)
                       if isinstance(leaf, torch.Tensor)), ())
-        self._emit(LogMessage("info", f"CUDA graph captured for UNet input {list(shape)} in "
-                                      f"{elapsed:.2f} s"))
+        what = f"UNet input {list(shape)}" if key[0] is None else \
+            f"UNet input {list(shape)}, phase {key[0]}"
+        self._emit(LogMessage("info", f"CUDA graph captured for {what} in {elapsed:.2f} s"))
         captured = _Captured(graph, static_args, static_kwargs, output)
         self._graphs[key] = captured
         return captured
@@ -218,12 +243,13 @@ def _tensorise_timestep(args: Any, kwargs: dict, device: Any) -> tuple:
     return args, kwargs
 
 
-def graph_module(module: Any, emit: "EventCallback") -> GraphedForward:
+def graph_module(module: Any, emit: "EventCallback",
+                 phase: "Callable[[], Any] | None" = None) -> GraphedForward:
     """Replace ``module.forward`` by a :class:`GraphedForward` (idempotent); return it."""
     current = module.__dict__.get("forward")
     if isinstance(current, GraphedForward):
         return current
-    graphed = GraphedForward(module.forward, emit)
+    graphed = GraphedForward(module.forward, emit, phase)
     module.forward = graphed
     return graphed
 
@@ -265,11 +291,7 @@ class CudaGraph(Accelerator):
         return opts, notices
 
     def validate_config(self, cfg: "RunConfig") -> list[str]:
-        notices = self.options(cfg)[1]
-        if cfg.deepcache:
-            raise ConfigError("deepcache cannot be combined with cudagraph (cached features "
-                              "would live in graph memory); use compile with deepcache")
-        return notices
+        return self.options(cfg)[1]
 
     def prepare(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> None:
         prepare_modules(pipe, self.options(cfg)[0], emit)
@@ -282,7 +304,13 @@ class CudaGraph(Accelerator):
             if opts.mode is None:
                 kwargs.pop("mode", None)
             compile_unet_regional(pipe.unet, kwargs)
-        graph_module(pipe.unet, emit)
+        step_cache = getattr(pipe, "_diffbench_deepcache", None)
+        phase = None
+        if step_cache is not None:
+            # Cached deep features stay in the full step's graph memory across calls.
+            step_cache.graph_held = True
+            phase = step_cache.phase
+        graph_module(pipe.unet, emit, phase)
         controlnet = getattr(pipe, "controlnet", None)
         if controlnet is not None and hasattr(controlnet, "forward"):
             graph_module(controlnet, emit)

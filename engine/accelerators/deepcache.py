@@ -38,8 +38,6 @@ def validate(cfg: "RunConfig") -> list[str]:
         raise ConfigError(f"cache_block_id {cfg.cache_block_id} is not supported: diffbench "
                           f"caches at block granularity (cache_block_id 0); choose the depth "
                           f"with cache_layer_id")
-    if cfg.compiler == "cudagraph":
-        raise ConfigError("deepcache cannot be combined with cudagraph; use compile")
     if cfg.cache_interval == 1:
         return ["deepcache with cache_interval 1 runs every step in full (no speed-up)"]
     return []
@@ -53,6 +51,9 @@ class StepCache:
         step: 0-based index of the current denoising step in this call.
         skipping: True while the current step reuses cached deep features.
         full_steps / cached_steps: counts over the cache's life (for reports and tests).
+        graph_held: True when the UNet step is a CUDA graph (``--compiler cudagraph``): the
+            cached outputs are the full step's static graph buffers, rewritten by each replay
+            (Python does not run then), so a new call must keep them rather than clear them.
     """
 
     def __init__(self, interval: int) -> None:
@@ -62,12 +63,19 @@ class StepCache:
         self.outputs: dict[int, Any] = {}
         self.full_steps = 0
         self.cached_steps = 0
+        self.graph_held = False
+        self._pinned: list = []
 
     def reset(self) -> None:
         """Start of a pipeline call: the first step runs in full."""
         self.step = 0
         self.skipping = False
-        self.outputs.clear()
+        if not self.graph_held:
+            self.outputs.clear()
+
+    def phase(self) -> str:
+        """"cached" or "full": the current step's kind (a CUDA graph key)."""
+        return "cached" if self.skipping else "full"
 
     def advance(self) -> None:
         """A denoising step ended: pick the next step's phase."""
@@ -85,6 +93,11 @@ class StepCache:
                 return self.outputs[index]
             out = forward(*args, **kwargs)
             self.outputs[index] = out
+            if self.graph_held:
+                # Python runs here only while a graph is captured (and its eager warm-up
+                # calls): keep every such output alive so the graph pool never hands its
+                # memory to a later capture (e.g. another image size) that would clobber it.
+                self._pinned.append(out)
             return out
         return functools.wraps(forward)(cached_forward)
 
