@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
-from typing import Union
+from typing import Optional, Union
 
 from engine.errors import ConfigError
 
@@ -55,11 +56,12 @@ def check_target_path(path: PathLike) -> str:
     return target
 
 
-def write_bytes(path: PathLike, data: bytes, mode: int = 0o644) -> str:
+def write_bytes(path: PathLike, data: bytes, mode: Optional[int] = None) -> str:
     """Write ``data`` to ``path`` atomically; return the absolute path written.
 
-    ``mode`` is set on the new file before the rename (mkstemp creates files 0600; an export
-    should be readable like any other file, default rw-r--r--).
+    ``mode`` is set on the new file before the rename (mkstemp creates files 0600). None (the
+    default) gives what a plain ``open(path, "w")`` would: the permissions of the file being
+    replaced, or for a new file 0666 less the process umask.
 
     Raises:
         ConfigError: the folder is missing, not writable, full, or ``path`` is a folder —
@@ -77,7 +79,7 @@ def write_bytes(path: PathLike, data: bytes, mode: int = 0o644) -> str:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, mode if mode is not None else _default_mode(target))
         os.replace(tmp, target)
     except OSError as exc:
         _unlink_quietly(tmp)
@@ -92,6 +94,29 @@ def write_bytes(path: PathLike, data: bytes, mode: int = 0o644) -> str:
 def write_text(path: PathLike, text: str, encoding: str = "utf-8") -> str:
     """:func:`write_bytes` for text (UTF-8 by default). Same errors."""
     return write_bytes(path, text.encode(encoding))
+
+
+def _default_mode(target: str) -> int:
+    """Permission bits for a file written to ``target`` as ``open()`` would leave them."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Linux shows the umask in /proc without changing it; elsewhere set-and-restore (the only
+    # portable way to read it).
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def _reason(exc: OSError) -> str:

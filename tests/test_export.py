@@ -102,7 +102,27 @@ def test_export_overwrites_atomically_and_leaves_no_temp(tmp_path):
     write_toml([make_result(run_id="second")], path)
     assert read_toml(path)[0].run_id == "second"
     assert os.listdir(tmp_path) == ["run.toml"]
-    assert oct(os.stat(path).st_mode & 0o777) == oct(0o644)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~umask)
+
+
+def test_export_permissions_follow_umask_and_the_replaced_file(tmp_path):
+    """As open() would: a new file gets 0666 less the umask; a replaced file keeps its mode."""
+    old = os.umask(0o077)
+    try:
+        private = tmp_path / "private.toml"
+        write_toml([make_result()], private)
+        assert os.stat(private).st_mode & 0o777 == 0o600
+        os.umask(0o002)
+        shared = tmp_path / "shared.toml"
+        write_toml([make_result()], shared)
+        assert os.stat(shared).st_mode & 0o777 == 0o664
+        os.chmod(shared, 0o640)
+        write_toml([make_result(run_id="again")], shared)
+        assert os.stat(shared).st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
 
 
 def test_export_to_missing_folder_is_one_line_error(tmp_path):
