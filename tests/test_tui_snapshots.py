@@ -75,8 +75,15 @@ async def settle(pilot) -> None:
     for field in app.query(Input):
         field.cursor_blink = False
     app.clear_notifications()
-    for _ in range(3):
+    # until two captures agree: some widgets finish when idle (the history table sizes its
+    # columns in its idle handler), which a fixed number of pauses may not reach on a busy box
+    previous = None
+    for _ in range(40):
         await pilot.pause()
+        current = app.export_screenshot(title="diffbench")
+        if current == previous:
+            break
+        previous = current
 
 
 async def run_to_end(pilot, compiler: str) -> None:

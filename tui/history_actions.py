@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input
 
 from engine.config import RunConfig
 from engine.errors import ConfigError, DiffbenchError
@@ -17,6 +17,7 @@ from engine.result import RunResult
 from tui import engine_bridge
 from tui.runs import accel_of, find_baseline, order_for_compare
 from tui.widgets.results import ResultPanels
+from tui.widgets.view_tabs import ViewTabs
 
 #: RunConfig field names (a stored config may carry resolved extras).
 _FIELDS = tuple(RunConfig().to_dict())
@@ -42,10 +43,10 @@ class HistoryActions:
     def action_show_tab(self, tab: str) -> None:
         if tab == "tab_log":
             self.log_widget()  # created on first use
-        self.query_one(TabbedContent).active = tab
+        self.query_one(ViewTabs).active = tab
 
     def action_filter(self) -> None:
-        self.query_one(TabbedContent).active = "tab_history"
+        self.query_one(ViewTabs).active = "tab_history"
         self.query_one("#filter", Input).focus()
 
     def _runs_for_action(self) -> list[RunResult]:

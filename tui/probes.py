@@ -104,8 +104,9 @@ class EnvironmentProbes:
     def _environment_problem(self, cfg: RunConfig) -> Optional[str]:
         """Why ``cfg`` cannot run here though it is valid (unknown model, compiler n/a)."""
         if cfg.model not in self.model_problems:
-            self.model_problems[cfg.model] = None  # optimistic until the check answers
-            self._check_model_worker(cfg.model)
+            if self.first_painted:  # before it, optimistic; _after_first_paint asks again
+                self.model_problems[cfg.model] = None  # optimistic until the check answers
+                self._check_model_worker(cfg.model)
         elif self.model_problems[cfg.model]:
             return self.model_problems[cfg.model]
         if self.device is not None:

@@ -18,6 +18,7 @@ from textual.widgets import Collapsible, Input, Label, Select
 from engine.config import COMPILERS, DEFAULT_MODEL, DTYPES, DEVICES, QUANTIZE_MODES, \
     SCHEDULERS, TASKS, RunConfig
 from engine.errors import ConfigError
+from tui.widgets.lazy_select import LazySelect
 
 #: Built-in model names offered as suggestions (any hub id or local folder may be typed).
 BUILTIN_MODELS = ("tiny-sd15", "tiny-sdxl", "tiny-pix2pix", "synthetic-sd15", "synthetic-sdxl",
@@ -88,25 +89,28 @@ class SettingsForm(VerticalScroll):
         self._values["task"] = "auto"
 
     def compose(self) -> ComposeResult:
+        # The first screen's Selects are LazySelects: drawn by one line until upgrade_selects
+        # (right after the first paint) or their first focus builds their drop-downs.
         d = RunConfig()
-        yield from self._row("Profile", Select([(p, p) for p in self._profiles],
-                                               prompt="(none)", id="profile", compact=True))
+        yield from self._row("Profile", LazySelect([(p, p) for p in self._profiles],
+                                                   prompt="(none)", id="profile",
+                                                   compact=True))
         yield from self._row("Model", Input(DEFAULT_MODEL, id="model", compact=True,
                                             placeholder="name, hub id or folder",
                                             suggester=SuggestFromList(BUILTIN_MODELS)))
-        yield from self._row("Task", Select([("auto", "auto")] + [(t, t) for t in TASKS],
-                                            value="auto", allow_blank=False, id="task",
-                                            compact=True))
+        yield from self._row("Task", LazySelect([("auto", "auto")] + [(t, t) for t in TASKS],
+                                                value="auto", allow_blank=False, id="task",
+                                                compact=True))
         yield from self._row("Input img", Input(id="input_image", compact=True,
                                                 placeholder="for i2i/pix2pix"))
         with Horizontal(classes="row"):
             yield Label("Size", classes="label")
-            yield Select([(s, s) for s in SIZE_PRESETS], value="native", allow_blank=False,
-                         id="size_preset", compact=True)
+            yield LazySelect([(s, s) for s in SIZE_PRESETS], value="native",
+                             allow_blank=False, id="size_preset", compact=True)
             yield Input("native", id="size", compact=True, placeholder="WxH")
-        yield from self._row("Compiler", Select([(c, c) for c in COMPILERS], value="none",
-                                                allow_blank=False, id="compiler",
-                                                compact=True))
+        yield from self._row("Compiler", LazySelect([(c, c) for c in COMPILERS],
+                                                    value="none", allow_blank=False,
+                                                    id="compiler", compact=True))
         with Horizontal(classes="row"):
             yield Label("Steps", classes="label")
             yield Input(str(d.steps), id="steps", type="integer", compact=True)
@@ -155,6 +159,11 @@ class SettingsForm(VerticalScroll):
             row("Output", text("output_image", placeholder="file.png")),
             row("Timeout s", text("timeout_s", type="number", placeholder="none")),
         ]
+
+    def upgrade_selects(self) -> None:
+        """Build the drop-downs of the first screen's Selects (see compose)."""
+        for select in self.query(LazySelect):
+            select.upgrade()
 
     def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
         event.stop()
