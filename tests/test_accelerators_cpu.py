@@ -151,7 +151,7 @@ def test_deepcache_under_cuda_graphs_keys_the_phase_and_keeps_graph_buffers():
     pipe = TinyPipe()
     cache = deepcache.apply(pipe, RunConfig(model="tiny-sd15", deepcache=True,
                                             cache_interval=2), lambda e: None)
-    graphed = GraphedForward(pipe.unet.forward, lambda e: None, cache.phase)
+    graphed = GraphedForward(pipe.unet.forward, lambda e: None, cache)
     sample, text = torch.zeros(1, 4, 8, 8), torch.zeros(1, 3, 8)
     full_key = graphed.key((sample, 1.0), {"encoder_hidden_states": text})
     cache.skipping = True
@@ -174,3 +174,36 @@ def test_deepcache_under_cuda_graphs_keys_the_phase_and_keeps_graph_buffers():
     assert cache.outputs.keys() == kept.keys() and all(
         cache.outputs[i] is kept[i] for i in kept)
     assert cache.phase() == "full" and cache.step == 0
+
+
+def test_cuda_graph_capture_of_a_cached_step_reads_the_features_of_its_own_inputs(monkeypatch):
+    """Replays run no Python, so after the graphs of other inputs were captured the step
+    cache holds their features; capturing the cached step of the first inputs must put that
+    signature's own features back first (else it would read another size's buffers)."""
+    from engine.accelerators.cudagraph import GraphedForward, _Captured
+
+    cache = deepcache.StepCache(interval=2)
+    cache.graph_held = True
+    read: list = []
+
+    def forward(sample):
+        if cache.skipping:
+            read.append(cache.outputs[0])  # what a cached step's blocks would return
+        else:
+            cache.outputs[0] = ("features of", tuple(sample.shape))
+        return sample
+
+    graphed = GraphedForward(forward, lambda e: None, cache)
+    # A graph "capture" on the CPU: run the Python once, as torch.cuda.graph does.
+    monkeypatch.setattr(graphed, "_record",
+                        lambda args, kwargs: (forward(*args, **kwargs),
+                                              _Captured(None, args, kwargs, None))[1])
+    small, large = torch.zeros(2, 4, 8, 8), torch.zeros(2, 4, 16, 16)
+    graphed._capture(graphed.key((small,), {}), (small,), {})  # full step, small
+    graphed._capture(graphed.key((large,), {}), (large,), {})  # full step, large
+    cache.skipping = True
+    graphed._capture(graphed.key((small,), {}), (small,), {})  # cached step, small
+    assert read == [("features of", (2, 4, 8, 8))]
+    assert graphed.captures == 3
+    graphed.reset()
+    assert graphed._states == {}

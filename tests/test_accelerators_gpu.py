@@ -48,7 +48,7 @@ def test_cudagraph_with_deepcache_matches_eager_deepcache_across_calls_and_sizes
     graphed = CudaTinyPipe()
     cache = deepcache.apply(graphed, cfg, lambda e: None)
     cache.graph_held = True
-    forward = graph_module(graphed.unet, lambda e: None, cache.phase)
+    forward = graph_module(graphed.unet, lambda e: None, cache)
     # A second size, then back; the last call keeps its timesteps on the CPU (as some
     # schedulers do): the graph must still see each step's timestep.
     calls = ((0, 16, "cuda"), (1, 16, "cuda"), (2, 24, "cuda"), (3, 16, "cpu"))

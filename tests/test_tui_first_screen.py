@@ -6,11 +6,13 @@ runs (see tui.app)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 
 import pytest
 from rich.console import Console
+from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Select, Static, Tabs
 from textual.widgets._select import SelectCurrent, SelectOverlay
@@ -129,6 +131,38 @@ async def test_a_click_on_the_stand_in_opens_the_drop_down():
         await wait_until(pilot, lambda: not select.expanded)
         assert select.value == "none"
 
+
+
+class SlowSwapSelect(LazySelect):
+    """A stand-in whose swap takes a while, as on a busy 2-core box."""
+
+    async def _swap(self) -> None:
+        await asyncio.sleep(0.2)
+        await super()._swap()
+
+
+class SlowSwapApp(SelectApp):
+    def compose(self) -> ComposeResult:
+        yield Input(id="first")
+        yield SlowSwapSelect(OPTIONS, id="pick", compact=True, **self.select_kwargs)
+
+
+async def test_keys_typed_while_a_slow_swap_runs_reach_the_drop_down():
+    # keys a terminal delivers at typing pace wait behind the swap and then arrive together:
+    # the first opens the drop-down, the others must move and pick in it
+    app = SlowSwapApp(value="none", allow_blank=False)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        select = app.query_one(LazySelect)
+        for key in ("tab", "enter", "down", "enter"):
+            app.post_message(events.Key(key, None))
+            await asyncio.sleep(0.05)
+        await wait_until(pilot, lambda: select.upgraded)
+        for _ in range(5):
+            await pilot.pause(0.02)
+        assert not select.expanded
+        assert select.value == "compile" and app.changes[-1] == "compile"
+        assert app.focused is select
 
 class TabsApp(App):
     def compose(self) -> ComposeResult:

@@ -17,8 +17,8 @@ graph and returns a copy of the static output (so a caller may keep it across st
 Step caching (``--deepcache``) composes with it: a full step and a cached step run different
 blocks, so the cache's phase is part of the key (two graphs per shape), and the deep features a
 full step caches live in the full graph's static memory, rewritten by every replay of that graph
-and read by the cached step's graph (:attr:`engine.accelerators.deepcache.StepCache.
-graph_held`).
+and read by the cached step's graph of the same inputs (:attr:`engine.accelerators.deepcache.
+StepCache.graph_held`; :class:`PhaseSource`).
 
 Limits: weights must not be replaced after capture (call :meth:`GraphedForward.reset` after a
 LoRA swap); CUDA only.
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from engine.accelerators import Accelerator, register, versions
 from engine.accelerators.compile import compile_unet_regional, prepare_modules
@@ -140,27 +140,47 @@ class _Captured:
         self.graph, self.args, self.kwargs, self.output = graph, args, kwargs, output
 
 
+class PhaseSource(Protocol):
+    """What :class:`GraphedForward` needs from a forward with phases (step caching)."""
+
+    def phase(self) -> Any:
+        """The current phase: hashable, part of the graph key."""
+
+    def graph_state(self) -> Any:
+        """The Python state a capture left that later graphs of the same inputs read."""
+
+    def restore_graph_state(self, state: Any) -> None:
+        """Put back a state returned by :meth:`graph_state`."""
+
+
 class GraphedForward:
     """Drop-in ``forward`` that captures one CUDA graph per call signature and replays it.
 
     Args:
         forward: the module's original bound forward.
         emit: event callback; each capture is logged with its cost.
-        phase: optional callable returning a hashable state that changes which code the
-            forward runs without changing its inputs (step caching's full/cached step); it
-            becomes part of the key, so each phase gets its own graph.
+        phases: optional :class:`PhaseSource` (step caching's
+            :class:`~engine.accelerators.deepcache.StepCache`): its ``phase()`` changes which
+            code the forward runs without changing its inputs, so it is part of the key and
+            each phase gets its own graph; the Python state a capture leaves (the deep
+            features, in that graph's static memory) is kept per input signature and put back
+            before another phase of the same inputs is captured.
 
     Attributes:
         capture_s: total seconds spent in warmup-and-capture so far.
-        captures: number of graphs captured (one per distinct input shape set).
+        captures: number of graphs captured (one per phase and distinct input shape set).
     """
 
     def __init__(self, forward: Callable, emit: "EventCallback",
-                 phase: "Callable[[], Any] | None" = None) -> None:
+                 phases: "PhaseSource | None" = None) -> None:
         self._forward = forward
         self._emit = emit
-        self._phase = phase
+        self._phases = phases
         self._graphs: dict[tuple, _Captured] = {}
+        # Per input signature: the phase source's state after its last capture. Holding it
+        # also keeps those graph buffers alive, so the shared pool never hands them to a
+        # later capture (e.g. another image size) that would overwrite them.
+        self._states: dict[tuple, Any] = {}
         self._pool: Any = None  # one memory pool for every graph, made at the first capture
         self.capture_s = 0.0
         self.captures = 0
@@ -168,6 +188,7 @@ class GraphedForward:
     def reset(self) -> None:
         """Drop every captured graph (after weights were replaced, e.g. a LoRA swap)."""
         self._graphs.clear()
+        self._states.clear()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         import torch
@@ -188,13 +209,34 @@ class GraphedForward:
 
     def key(self, args: tuple, kwargs: dict) -> tuple:
         """The graph a call replays: the phase (if any) plus :func:`_signature`."""
-        phase = self._phase() if self._phase is not None else None
+        phase = self._phases.phase() if self._phases is not None else None
         return (phase,) + _signature(args, kwargs)
 
     def _capture(self, key: tuple, args: tuple, kwargs: dict) -> _Captured:
+        """Capture the graph of ``key``, with the phase source's state of the same inputs."""
+        signature = key[1:]
+        if self._phases is not None and signature in self._states:
+            # Replays run no Python: the state now may be another signature's last capture.
+            self._phases.restore_graph_state(self._states[signature])
+        start = time.perf_counter()
+        captured = self._record(args, kwargs)
+        elapsed = time.perf_counter() - start
+        self.capture_s += elapsed
+        self.captures += 1
+        if self._phases is not None:
+            self._states[signature] = self._phases.graph_state()
+        shape = next((tuple(leaf.shape) for _p, leaf in _leaves(args, kwargs)
+                      if hasattr(leaf, "shape")), ())
+        what = f"UNet input {list(shape)}" if key[0] is None else \
+            f"UNet input {list(shape)}, phase {key[0]}"
+        self._emit(LogMessage("info", f"CUDA graph captured for {what} in {elapsed:.2f} s"))
+        self._graphs[key] = captured
+        return captured
+
+    def _record(self, args: tuple, kwargs: dict) -> _Captured:
+        """Warm up on a side stream, then capture one call into a graph (CUDA)."""
         import torch
 
-        start = time.perf_counter()
         if self._pool is None:
             self._pool = torch.cuda.graph_pool_handle()
         device = next((leaf.device for _p, leaf in _leaves(args, kwargs)
@@ -213,17 +255,7 @@ class GraphedForward:
         with torch.cuda.graph(graph, pool=self._pool):
             output = self._forward(*static_args, **static_kwargs)
         torch.cuda.synchronize()
-        elapsed = time.perf_counter() - start
-        self.capture_s += elapsed
-        self.captures += 1
-        shape = next((tuple(leaf.shape) for _p, leaf in _leaves(args, kwargs)
-                      if isinstance(leaf, torch.Tensor)), ())
-        what = f"UNet input {list(shape)}" if key[0] is None else \
-            f"UNet input {list(shape)}, phase {key[0]}"
-        self._emit(LogMessage("info", f"CUDA graph captured for {what} in {elapsed:.2f} s"))
-        captured = _Captured(graph, static_args, static_kwargs, output)
-        self._graphs[key] = captured
-        return captured
+        return _Captured(graph, static_args, static_kwargs, output)
 
 
 def _leaves(args: tuple, kwargs: dict) -> list:
@@ -244,12 +276,12 @@ def _tensorise_timestep(args: Any, kwargs: dict, device: Any) -> tuple:
 
 
 def graph_module(module: Any, emit: "EventCallback",
-                 phase: "Callable[[], Any] | None" = None) -> GraphedForward:
+                 phases: "PhaseSource | None" = None) -> GraphedForward:
     """Replace ``module.forward`` by a :class:`GraphedForward` (idempotent); return it."""
     current = module.__dict__.get("forward")
     if isinstance(current, GraphedForward):
         return current
-    graphed = GraphedForward(module.forward, emit, phase)
+    graphed = GraphedForward(module.forward, emit, phases)
     module.forward = graphed
     return graphed
 
@@ -305,12 +337,10 @@ class CudaGraph(Accelerator):
                 kwargs.pop("mode", None)
             compile_unet_regional(pipe.unet, kwargs)
         step_cache = getattr(pipe, "_diffbench_deepcache", None)
-        phase = None
         if step_cache is not None:
             # Cached deep features stay in the full step's graph memory across calls.
             step_cache.graph_held = True
-            phase = step_cache.phase
-        graph_module(pipe.unet, emit, phase)
+        graph_module(pipe.unet, emit, step_cache)
         controlnet = getattr(pipe, "controlnet", None)
         if controlnet is not None and hasattr(controlnet, "forward"):
             graph_module(controlnet, emit)

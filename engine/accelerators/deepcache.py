@@ -64,7 +64,6 @@ class StepCache:
         self.full_steps = 0
         self.cached_steps = 0
         self.graph_held = False
-        self._pinned: list = []
 
     def reset(self) -> None:
         """Start of a pipeline call: the first step runs in full."""
@@ -76,6 +75,15 @@ class StepCache:
     def phase(self) -> str:
         """"cached" or "full": the current step's kind (a CUDA graph key)."""
         return "cached" if self.skipping else "full"
+
+    def graph_state(self) -> dict:
+        """The cached outputs as they are now (after a graph capture: that graph's buffers)."""
+        return dict(self.outputs)
+
+    def restore_graph_state(self, state: dict) -> None:
+        """Make ``state`` (from :meth:`graph_state`) the cached outputs again."""
+        self.outputs.clear()
+        self.outputs.update(state)
 
     def advance(self) -> None:
         """A denoising step ended: pick the next step's phase."""
@@ -93,11 +101,6 @@ class StepCache:
                 return self.outputs[index]
             out = forward(*args, **kwargs)
             self.outputs[index] = out
-            if self.graph_held:
-                # Python runs here only while a graph is captured (and its eager warm-up
-                # calls): keep every such output alive so the graph pool never hands its
-                # memory to a later capture (e.g. another image size) that would clobber it.
-                self._pinned.append(out)
             return out
         return functools.wraps(forward)(cached_forward)
 

@@ -141,6 +141,18 @@ class LazySelect(Select):
     def _on_focus(self, event: events.Focus) -> None:
         self.upgrade()
 
+    def _watch_expanded(self, expanded: bool) -> None:
+        super()._watch_expanded(expanded)
+        if expanded and self._full:
+            # Select focuses its drop-down after the messages already queued (Widget.focus);
+            # keys typed while the swap ran are queued, and would each re-open the drop-down
+            # instead of moving in it: give it the focus at once
+            try:
+                overlay = self.query_one("SelectOverlay")
+            except NoMatches:  # removed meanwhile (as Select's own watcher allows)
+                return
+            self.screen.set_focus(overlay, scroll_visible=False)
+
     # ------------------------------------------------------------------ Select internals
     # Select reaches for its parts in these; until the swap there is only the face.
     def _setup_options_renderables(self) -> None:
