@@ -175,11 +175,13 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         if remembered:  # the settings of the last run started, as the user left them
             self.form().load(remembered, profile=remembered.get("profile"))
         self.validate_form()
+        # focused now, not after the first paint: a key typed before it would move on from
+        # wherever Textual put the focus, then the focus would jump
+        self.query_one("#model", Input).focus()
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
         self.first_painted = True
-        self.query_one("#model", Input).focus()
         self._probe_worker()
         self.validate_form()  # starts the model check held back until now
         # the first screen's light stand-ins become the real widgets (see their modules)
