@@ -11,6 +11,12 @@ SIGKILL after :data:`TERM_GRACE_S`. The child runs in its own session/process gr
 Ctrl-C in the terminal reaches only the parent, which cancels gracefully), dies with its
 parent on Linux (PR_SET_PDEATHSIG, set by the worker), and is killed at interpreter exit
 (atexit) otherwise.
+
+A caller with its own checks to do first (``diffbench run``'s preflight) can start the child
+before them with :func:`start_child` and hand it to :func:`run_in_child` afterwards: the
+child spends the wait importing torch and diffusers, so the checks cost no wall time. A child
+that gets no run is stopped with :meth:`StartedChild.discard` (SIGKILL to its group, reaped;
+also done at interpreter exit).
 """
 
 from __future__ import annotations
@@ -75,10 +81,90 @@ def child_env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
     return env
 
 
+class StartedChild:
+    """A worker process started ahead of its config (see :func:`start_child`).
+
+    Its stdout lines and stderr log are read from the start (a child that writes while it
+    waits never blocks on a full pipe). ``error`` is the one-line reason when the interpreter
+    could not be started (``proc`` is then None); :func:`run_in_child` reports it as a failed
+    run, as it would for a child it starts itself.
+    """
+
+    def __init__(self, python: str, env: Optional[dict[str, str]] = None) -> None:
+        self.python = python
+        self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self.log: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        self.stderr_done = threading.Event()
+        self.proc: Optional[subprocess.Popen] = None
+        self.error: Optional[str] = None
+        self.used = False
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-m", "engine.worker"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(env),
+                start_new_session=True)
+        except OSError as exc:
+            self.error = f"cannot start the child interpreter {python}: {exc.strerror or exc}"
+            self.stderr_done.set()
+            return
+        with _LIVE_LOCK:
+            _LIVE.add(self.proc)
+        threading.Thread(target=_pump, args=(self.proc.stdout, self.lines), daemon=True,
+                         name="diffbench-child-stdout").start()
+        threading.Thread(target=self._collect_log, daemon=True,
+                         name="diffbench-child-stderr").start()
+
+    def _collect_log(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        try:
+            for raw in iter(self.proc.stderr.readline, b""):
+                text = raw.decode("utf-8", "replace").rstrip("\n")
+                # Progress bars redraw with \r: keep the last state of the line.
+                self.log.append(text.split("\r")[-1] if "\r" in text else text)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.stderr_done.set()
+
+    def discard(self) -> None:
+        """Stop a child that will get no run (SIGKILL to its process group), reap it and
+        close its pipes. Idempotent; does nothing once the child was handed to
+        :func:`run_in_child`, which stops its children itself."""
+        if self.used:
+            return
+        self.used = True
+        _stop_process(self.proc)
+
+    def __enter__(self) -> "StartedChild":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.discard()
+
+
+def start_child(python: Optional[str] = None,
+                env: Optional[dict[str, str]] = None) -> StartedChild:
+    """Start ``python -m engine.worker`` now, before the run's config is final.
+
+    The child imports torch and diffusers while it waits for its request, so checks the
+    caller does meanwhile (preflight, ~0.1-0.3 s) overlap the child's start. Pass the result
+    to :func:`run_in_child` as ``child`` to run a config in it, or call
+    :meth:`StartedChild.discard` (or use it as a context manager) when there will be no run.
+
+    Args:
+        python: interpreter (default: this one).
+        env: extra environment variables for the child (see :func:`child_env`).
+
+    Never raises for a missing interpreter: the returned child carries ``error``.
+    """
+    return StartedChild(python or sys.executable, env)
+
+
 def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
                  cancel: Optional[threading.Event] = None, python: Optional[str] = None,
                  timeout_s: Optional[float] = None, grace_s: float = CANCEL_GRACE_S,
-                 env: Optional[dict[str, str]] = None) -> RunResult:
+                 env: Optional[dict[str, str]] = None,
+                 child: Optional[StartedChild] = None, baseline: bool = False) -> RunResult:
     """Run ``cfg`` (a RunConfig) in a child interpreter; return its RunResult.
 
     Args:
@@ -92,6 +178,12 @@ def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
         timeout_s: wall-clock limit in seconds for the whole run (default cfg.timeout_s;
             None = no limit). Past it the child is stopped and the run fails.
         env: extra environment variables for the child.
+        child: a child from :func:`start_child` to run in (then ``python`` and ``env`` are
+            the ones it was started with); each can run one config.
+        baseline: ask the child to fill PSNR/SSIM against the run's baseline in the history
+            (engine.quality.attach_baseline; it has numpy and PIL loaded already). The result
+            then has ``baseline_checked`` True (an attribute, not serialised) when the child
+            dealt with it; otherwise the caller still may.
 
     Returns:
         RunResult with status "finished", "failed" or "cancelled". Failures of the child
@@ -103,10 +195,14 @@ def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
     dashboard), the child is killed at once and the run returns as "cancelled"; join the
     calling thread first to let a run complete.
     """
+    if child is not None:
+        if child.used:
+            raise ValueError("this child process was already used or discarded")
+        python = child.python
     return _ChildRun(cfg, on_event or ev.null_callback, cancel or threading.Event(),
                      python or getattr(cfg, "python", None) or sys.executable,
                      timeout_s if timeout_s is not None else getattr(cfg, "timeout_s", None),
-                     grace_s, env).run()
+                     grace_s, env, child, baseline).run()
 
 
 class _ChildRun:
@@ -114,14 +210,19 @@ class _ChildRun:
 
     def __init__(self, cfg: Any, on_event: ev.EventCallback, cancel: threading.Event,
                  python: str, timeout_s: Optional[float], grace_s: float,
-                 env: Optional[dict[str, str]]) -> None:
+                 env: Optional[dict[str, str]], child: Optional[StartedChild] = None,
+                 baseline: bool = False) -> None:
         self.cfg, self.on_event, self.cancel = cfg, on_event, cancel
+        self.baseline = baseline
+        self.baseline_checked = False  # the child compared the image with its baseline
         self.python, self.timeout_s, self.grace_s, self.extra_env = python, timeout_s, \
             grace_s, env
+        self.child = child
         self.base = RunResult(status="failed", config=cfg.to_dict())
         self.base.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
         self.log: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        self.stderr_done = threading.Event()
         self.notices: list[str] = []
         self.result: Optional[dict] = None      # from the "result" line
         self.terminal: Optional[ev.Event] = None  # RunFinished / RunFailed seen
@@ -135,33 +236,25 @@ class _ChildRun:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> RunResult:
-        try:
-            self.proc = subprocess.Popen(
-                [self.python, "-m", "engine.worker"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(self.extra_env),
-                start_new_session=True)
-        except OSError as exc:
-            return self._finish_without_child(
-                f"cannot start the child interpreter {self.python}: {exc.strerror or exc}")
-        with _LIVE_LOCK:
-            _LIVE.add(self.proc)
+        child = self.child or StartedChild(self.python, self.extra_env)
+        child.used = True
+        if child.proc is None:
+            return self._finish_without_child(child.error or "cannot start the child")
+        self.proc, self.lines, self.log = child.proc, child.lines, child.log
+        self.stderr_done = child.stderr_done
         try:
             return self._drive()
         finally:
             self._stop_now()
-            with _LIVE_LOCK:
-                _LIVE.discard(self.proc)
 
     def _drive(self) -> RunResult:
         proc = self.proc
         assert proc is not None and proc.stdin and proc.stdout and proc.stderr
-        threading.Thread(target=_pump, args=(proc.stdout, self.lines), daemon=True,
-                         name="diffbench-child-stdout").start()
-        stderr_done = threading.Event()
-        threading.Thread(target=self._collect_log, args=(proc.stderr, stderr_done),
-                         daemon=True, name="diffbench-child-stderr").start()
+        stderr_done = self.stderr_done
         request = {"protocol": PROTOCOL, "config": self.cfg.to_dict(),
                    "run_id": self.base.run_id, "started_at": self.base.started_at}
+        if self.baseline:
+            request["baseline"] = True
         self._send(request)
         started = time.monotonic()
         interrupts = 0
@@ -222,6 +315,7 @@ class _ChildRun:
         if kind == "result":
             if isinstance(data.get("result"), dict):
                 self.result = data["result"]
+                self.baseline_checked = data.get("baseline_checked") is True
             else:
                 self._protocol_error("child sent a result that is not an object")
             return
@@ -243,15 +337,6 @@ class _ChildRun:
         self.failure = f"protocol error: {reason}"
         self._signal(signal.SIGKILL)
         self.killed = True
-
-    def _collect_log(self, stream: IO[bytes], done: threading.Event) -> None:
-        try:
-            for raw in iter(stream.readline, b""):
-                text = raw.decode("utf-8", "replace").rstrip("\n")
-                # Progress bars redraw with \r: keep the last state of the line.
-                self.log.append(text.split("\r")[-1] if "\r" in text else text)
-        finally:
-            done.set()
 
     # ------------------------------------------------------------------ cancel / timeout
     def _escalate(self, started: float) -> None:
@@ -295,23 +380,7 @@ class _ChildRun:
 
     def _stop_now(self) -> None:
         """Make sure no child (or grandchild in its group) outlives this call."""
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            self._signal(signal.SIGKILL)
-            try:
-                proc.wait(timeout=5.0)
-            except subprocess.TimeoutExpired:  # pragma: no cover - unkillable (D state)
-                pass
-        else:
-            _signal_group(proc, signal.SIGKILL)  # grandchildren left in the group
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
+        _stop_process(self.proc)
 
     # ------------------------------------------------------------------ outcome
     def _outcome(self, returncode: Optional[int]) -> RunResult:
@@ -325,6 +394,7 @@ class _ChildRun:
                 result.notices = list(result.notices) + self.notices
                 if result.status != "finished" and not result.log_tail:
                     result.log_tail = tail
+                result.baseline_checked = self.baseline_checked  # type: ignore[attr-defined]
                 self._ensure_terminal_event(result)
                 return result
         reason = self.failure or self._exit_reason(returncode)
@@ -428,6 +498,29 @@ def _pump(stream: IO[bytes], lines: "queue.Queue[Optional[str]]") -> None:
         pass
     finally:
         lines.put(None)
+
+
+def _stop_process(proc: Optional[subprocess.Popen]) -> None:
+    """SIGKILL ``proc``'s process group unless it has exited (then its leftover group
+    members), reap it, close its pipes and forget it."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        _signal_group(proc, signal.SIGKILL)
+        try:
+            proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:  # pragma: no cover - unkillable (D state)
+            pass
+    else:
+        _signal_group(proc, signal.SIGKILL)  # grandchildren left in the group
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+    with _LIVE_LOCK:
+        _LIVE.discard(proc)
 
 
 def _signal_group(proc: Optional[subprocess.Popen], sig: int) -> None:

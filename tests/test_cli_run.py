@@ -180,3 +180,116 @@ def test_timeout_is_honoured_in_process(home, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "diffbench: run failed: timed out after 0.5 s (timeout_s)" in err
+
+
+# ------------------------------------------------------------------ the child started early
+TESTS = ROOT / "tests"
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """Every child `diffbench run` starts ahead of preflight (engine.client.start_child)."""
+    import engine.client
+
+    children: list = []
+    real = engine.client.start_child
+
+    def spy(*args, **kwargs):
+        child = real(*args, **kwargs)
+        children.append(child)
+        return child
+
+    monkeypatch.setattr(engine.client, "start_child", spy)
+    return children
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "nobody/no-such-model"], "hf download nobody/no-such-model"),
+    (["--compiler", "nexfort"], "compiler 'nexfort' cannot run here"),
+    (["--export", "nowhere/r.toml"], "folder does not exist"),
+])
+def test_failed_preflight_kills_the_child_started_early(argv, message, home, capsys, started):
+    code = cli(["run", "--model", "tiny-sd15", "--output-image", "o.png", *argv]) \
+        if "--model" not in argv else cli(["run", "--output-image", "o.png", *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("diffbench: error: ") and err.count("\n") == 1 and message in err
+    [child] = started  # it was started before the check that failed ...
+    assert child.proc.returncode == -9  # ... then killed and reaped: no orphan, no zombie
+    assert _gone(child.proc.pid)
+    assert not (home / "o.png").exists() and History().count() == 0
+
+
+def test_interrupt_during_preflight_kills_the_child_started_early(home, capsys, started,
+                                                                 monkeypatch):
+    import engine.runner
+
+    def interrupted(cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine.runner, "preflight", interrupted)
+    assert cli(["run", "--model", "tiny-sd15"]) == 130
+    [child] = started
+    assert child.proc.returncode == -9 and _gone(child.proc.pid)
+    assert History().count() == 0
+
+
+def test_the_run_goes_to_the_child_started_early(home, capsys, started, monkeypatch):
+    monkeypatch.setenv("DIFFBENCH_WORKER_RUN", "test_worker_fakes:run")
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    monkeypatch.setenv("FAKE_STEPS", "3")
+    code = cli(["run", "--model", "tiny-sd15", "--steps", "3", "--no-history"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Iterations per second" in out
+    [child] = started
+    assert child.used and child.proc.returncode == 0  # the run's child, exited by itself
+
+
+def test_no_child_is_started_early_in_process_or_for_another_interpreter(home, started,
+                                                                         capsys):
+    assert cli(["run", "--in-process", "--input-image", "missing.png"]) == 2
+    assert cli(["run", "--python", "/nonexistent/python3"]) == 2
+    assert "interpreter not found" in capsys.readouterr().err
+    assert started == []
+
+
+def test_the_child_compares_the_image_with_its_baseline(home, capsys, started, monkeypatch):
+    """PSNR/SSIM against the baseline are computed in the child (numpy and PIL are loaded
+    there); the parent only records them."""
+    from PIL import Image
+
+    import engine.commands.run as run_command
+    from engine.config import RunConfig
+    from engine.result import RunResult
+
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(home / "base.png")
+    baseline = RunResult(run_id="base00000001", status="finished",
+                         config=RunConfig(model="tiny-sd15", steps=3).to_dict(),
+                         image_path=str(home / "base.png"))
+    History().add(baseline)
+
+    def parent_compares(*args):
+        raise AssertionError("the parent compared the images itself")
+
+    monkeypatch.setattr(run_command, "_attach_baseline", parent_compares)
+    monkeypatch.setenv("DIFFBENCH_WORKER_RUN", "test_worker_fakes:run_with_image")
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    monkeypatch.setenv("FAKE_RGB", "12,20,30")
+    code = cli(["run", "--model", "tiny-sd15", "--steps", "3", "--deepcache",
+                "--output-image", "o.png", "--export", "r.toml"])
+    assert code == 0, capsys.readouterr().err
+    [exported] = read_toml(home / "r.toml")
+    assert exported.metrics.baseline_run_id == "base00000001"
+    # One channel off by 2 levels everywhere: MSE 4/3, PSNR = 10 log10(255^2 / (4/3)).
+    assert exported.metrics.psnr_db == pytest.approx(46.88, abs=0.01)
+    assert 0.0 < exported.metrics.ssim <= 1.0
+    [stored] = [r for r in History().list() if r.run_id == exported.run_id]
+    assert stored.metrics.psnr_db == exported.metrics.psnr_db

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine import events as ev
-from engine.client import child_env, run_in_child
+from engine.client import child_env, run_in_child, start_child
 from engine.config import RunConfig
 
 TESTS = Path(__file__).resolve().parent
@@ -245,3 +245,35 @@ def test_exit_of_the_parent_while_a_thread_waits_on_a_child(tmp_path):
                    timeout=60, check=True)
     assert time.monotonic() - start < 30
     assert out.read_text() == "cancelled: cancelled: diffbench exited during the run"
+
+
+# ------------------------------------------------------------------ a child started ahead
+def test_child_started_ahead_runs_one_config():
+    child = start_child(env=fake_env())
+    time.sleep(0.3)  # the caller's own checks; the child waits for its request
+    events: list = []
+    result = run_in_child(RunConfig(model="tiny-sd15", steps=4), events.append, child=child)
+    assert result.status == "finished" and result.metrics.steps_run == 4
+    assert isinstance(events[-1], ev.RunFinished) and events[-1].result == result.to_dict()
+    assert child.used and child.proc.returncode == 0
+    with pytest.raises(ValueError, match="already used"):
+        run_in_child(RunConfig(), None, child=child)
+    child.discard()  # after a run: nothing to do
+    assert child.proc.returncode == 0
+
+
+def test_discarded_child_is_killed_and_reaped():
+    with start_child(env=fake_env()) as child:
+        assert child.proc.poll() is None
+    assert child.proc.returncode == -9 and not _alive(child.proc.pid)
+    child.discard()  # idempotent
+    with pytest.raises(ValueError, match="already used or discarded"):
+        run_in_child(RunConfig(), None, child=child)
+
+
+def test_child_started_ahead_with_a_missing_interpreter_is_a_failed_run():
+    child = start_child("/nonexistent/python3")
+    assert child.proc is None
+    events: list = []
+    result = run_in_child(RunConfig(), events.append, child=child)
+    assert_failed(result, events, "cannot start the child interpreter /nonexistent/python3")

@@ -54,3 +54,16 @@ def run(cfg, on_event=None, cancel=None):
 def run_raises(cfg, on_event=None, cancel=None):
     """A runner that breaks its contract and raises."""
     raise RuntimeError("runner bug: unexpected exception")
+
+
+def run_with_image(cfg, on_event=None, cancel=None):
+    """:func:`run`, and the measured call's image: a flat 16x16 PNG of colour FAKE_RGB
+    (default "10,20,30") written to cfg.output_image."""
+    result = run(cfg, on_event, cancel)
+    if result.status == "finished" and cfg.output_image:
+        from PIL import Image
+
+        colour = tuple(int(v) for v in os.environ.get("FAKE_RGB", "10,20,30").split(","))
+        Image.new("RGB", (16, 16), colour).save(cfg.output_image)
+        result.image_path = os.path.abspath(cfg.output_image)
+    return result

@@ -4,10 +4,11 @@ Flags and their names follow OneDiff's benchmark script (onediff/benchmarks/
 text_to_image.py) so its commands work with `diffbench run` in place of
 `python3 text_to_image.py`. Only flags the user gives override the profile.
 
-Order of work (nothing is half-written on bad input): validate flags -> RunConfig ->
+Order of work (nothing is half-written on bad input): validate flags -> RunConfig -> start
+the child process (default; it imports torch and diffusers while this one checks) ->
 preflight (model source, input image, compiler availability) -> check the export target ->
-run (child process by default, --in-process to stay in this one) -> print the table ->
-export -> history.
+run (in that child, or --in-process in this one) -> print the table -> export -> history.
+When a check fails the waiting child is killed before the one-line error (exit 2).
 """
 
 from __future__ import annotations
@@ -134,24 +135,31 @@ def main(args: argparse.Namespace) -> int:
     from engine.runner import preflight
 
     cfg = build_config(args.profile, config_overrides(args))
-    preflight(cfg)
-    from engine.atomic import check_writable_target
+    child = _start_child_early(cfg, args)
+    try:
+        preflight(cfg)
+        from engine.atomic import check_writable_target
 
-    for target in (args.export, cfg.output_image):
-        if target:
-            check_writable_target(target)  # before the run: never compute, then fail to save
+        for target in (args.export, cfg.output_image):
+            if target:
+                check_writable_target(target)  # before the run: never compute, then fail to save
 
-    from engine.commands._run_view import RunView
+        from engine.commands._run_view import RunView
 
-    from rich.console import Console
+        from rich.console import Console
 
-    # With --print-output stdout carries only the JSON; the table goes to stderr.
-    view = RunView(cfg, out=Console(stderr=True) if args.print_output else None)
-    with view:
-        result = _execute(cfg, view.on_event, in_process=args.in_process,
-                          keep_image=not args.no_history)
+        # With --print-output stdout carries only the JSON; the table goes to stderr.
+        view = RunView(cfg, out=Console(stderr=True) if args.print_output else None)
+        with view:
+            result = _execute(cfg, view.on_event, in_process=args.in_process,
+                              keep_image=not args.no_history, child=child,
+                              baseline=not args.no_history)
+    finally:
+        if child is not None:
+            child.discard()  # a failed check: stop the waiting child (no-op after a run)
     history = None if args.no_history else _open_history(view)
-    if history is not None and result.status == "finished":
+    if history is not None and result.status == "finished" and \
+            not getattr(result, "baseline_checked", False):  # else the child compared already
         _attach_baseline(result, history, view)
     view.print_summary(result)
     if args.print_output:
@@ -167,18 +175,37 @@ def main(args: argparse.Namespace) -> int:
     return {"finished": 0, "cancelled": 130}.get(result.status, 1)
 
 
-def _execute(cfg: Any, on_event: Any, in_process: bool, keep_image: bool = True) -> Any:
+def _child_env(keep_image: bool) -> Optional[dict]:
+    from engine.worker import KEEP_IMAGE_ENV
+
+    return None if keep_image else {KEEP_IMAGE_ENV: "0"}
+
+
+def _start_child_early(cfg: Any, args: argparse.Namespace) -> Any:
+    """Start the child worker before preflight so its imports (most of a run's wall time on
+    a CPU machine) overlap this process's checks; None for --in-process, and for --python,
+    whose interpreter preflight checks before anything starts it."""
+    if args.in_process or cfg.python is not None:
+        return None
+    from engine.client import start_child
+
+    return start_child(env=_child_env(not args.no_history))
+
+
+def _execute(cfg: Any, on_event: Any, in_process: bool, keep_image: bool = True,
+             child: Any = None, baseline: bool = False) -> Any:
     """Run in a child process (default) or in a worker thread of this process. Ctrl-C
     cancels the run (between steps) and still returns its result. ``keep_image`` False
     (--no-history): the child keeps no image file in the data folder (only --output-image
-    writes one)."""
+    writes one). ``child``: a worker started ahead (engine.client.start_child) to run in.
+    ``baseline``: the child compares the image with the run's baseline (it has numpy and
+    PIL loaded; here the imports would cost over a second after the run)."""
     cancel = threading.Event()
     if not in_process:
         from engine.client import run_in_child
-        from engine.worker import KEEP_IMAGE_ENV
 
-        env = None if keep_image else {KEEP_IMAGE_ENV: "0"}
-        return run_in_child(cfg, on_event, cancel, env=env)
+        return run_in_child(cfg, on_event, cancel, env=_child_env(keep_image), child=child,
+                            baseline=baseline)
     from engine.runner import run
 
     events: "queue.Queue[Any]" = queue.Queue()
