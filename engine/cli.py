@@ -54,13 +54,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from tui.app import main as tui_main  # the dashboard; imports no torch at start
 
         return tui_main()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
-    try:
+    try:  # Ctrl-C while the subcommands are imported is an interrupt too, not a traceback
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 2
         return int(handler(args) or 0)
     except DiffbenchError as exc:
         print(f"diffbench: error: {exc}", file=sys.stderr)

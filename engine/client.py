@@ -227,6 +227,7 @@ class _ChildRun:
         self.result: Optional[dict] = None      # from the "result" line
         self.terminal: Optional[ev.Event] = None  # RunFinished / RunFailed seen
         self.hello: Optional[dict] = None
+        self.run_begun = False                  # an engine event has arrived
         self.failure: Optional[str] = None      # our reason to stop the child
         self.cancel_sent_at: Optional[float] = None
         self.term_sent_at: Optional[float] = None
@@ -327,6 +328,7 @@ class _ChildRun:
             if notice not in self.notices:
                 self.notices.append(notice)
             return
+        self.run_begun = True
         if isinstance(event, ev.PhaseFinished):
             self.phase_times[event.phase] = event.elapsed_s
         if isinstance(event, (ev.RunFinished, ev.RunFailed)):
@@ -356,6 +358,11 @@ class _ChildRun:
         if self.cancel.is_set() and self.cancel_sent_at is None:
             self.cancel_sent_at = now
             self._send({"cmd": "cancel"})
+            if not self.run_begun and self.proc.poll() is None:
+                # Still importing its libraries: no run to stop between steps, nothing to
+                # save, and the imports would not see the message for seconds.
+                self._signal(signal.SIGTERM)
+                self.term_sent_at = now
         if self.cancel_sent_at is not None and self.term_sent_at is None and \
                 now - self.cancel_sent_at > self.grace_s:
             self.notices.append(f"the child did not stop within {self.grace_s:g} s of the "

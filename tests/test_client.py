@@ -136,6 +136,22 @@ def test_cancel_of_a_deaf_child_escalates_to_terminate():
     assert time.monotonic() - start < 8
 
 
+def test_cancel_before_the_run_begins_stops_the_child_at_once():
+    """Ctrl-C while the child still imports torch: nothing to save, no 10 s grace."""
+    cancel = threading.Event()
+    timer = threading.Timer(1.0, cancel.set)
+    timer.start()
+    start = time.monotonic()
+    try:
+        result = run_in_child(RunConfig(model="tiny-sd15", steps=4), None, cancel,
+                              grace_s=30.0,
+                              env=fake_env(DIFFBENCH_WORKER_RUN="test_worker_fakes:run_silent"))
+    finally:
+        timer.cancel()
+    assert result.status == "cancelled"
+    assert time.monotonic() - start < 10
+
+
 def test_unknown_event_type_is_skipped_with_a_notice():
     result, events = run(DIFFBENCH_WORKER_RUN="test_client:run_with_future_event")
     assert result.status == "finished"

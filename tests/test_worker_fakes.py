@@ -67,3 +67,10 @@ def run_with_image(cfg, on_event=None, cancel=None):
         Image.new("RGB", (16, 16), colour).save(cfg.output_image)
         result.image_path = os.path.abspath(cfg.output_image)
     return result
+
+
+def run_silent(cfg, on_event=None, cancel=None):
+    """A child that has not begun its run yet (as while it imports its libraries): no event,
+    deaf to cancel, for FAKE_SILENT_S seconds (default 60)."""
+    time.sleep(float(os.environ.get("FAKE_SILENT_S", "60")))
+    return RunResult(config=cfg.to_dict())
