@@ -495,12 +495,19 @@ def _image_flag(images: list) -> Optional[str]:
 
 
 def _save_image(image: Any, path: str) -> str:
-    """Write the PNG atomically (temp file + rename): never a half-written image."""
+    """Write the image atomically (temp file + rename): never a half-written image. The
+    format follows the file's extension as Pillow knows it (.jpg, .webp, ...); PNG otherwise."""
     import io
     import os
 
+    from PIL import Image
+
+    Image.init()  # registers every format's extensions
+    fmt = Image.registered_extensions().get(os.path.splitext(str(path))[1].lower(), "PNG")
+    if fmt == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")  # JPEG has no alpha
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format=fmt)
     try:
         from engine.atomic import write_bytes
     except ImportError:  # pragma: no cover - engine.atomic ships with the package

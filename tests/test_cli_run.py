@@ -293,3 +293,13 @@ def test_the_child_compares_the_image_with_its_baseline(home, capsys, started, m
     assert 0.0 < exported.metrics.ssim <= 1.0
     [stored] = [r for r in History().list() if r.run_id == exported.run_id]
     assert stored.metrics.psnr_db == exported.metrics.psnr_db
+
+
+def test_output_image_format_follows_its_extension(home, capsys):
+    """--output-image out.jpg writes a JPEG (Pillow's format for the extension), not PNG
+    bytes under a .jpg name."""
+    code = cli(["run", "--model", "tiny-sd15", "--in-process", "--steps", "2", "--height",
+                "64", "--width", "64", "--warmups", "0", "--no-history",
+                "--output-image", "out.jpg"])
+    assert code == 0, capsys.readouterr().err
+    assert (home / "out.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG start of image

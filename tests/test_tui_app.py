@@ -340,3 +340,21 @@ async def test_advanced_settings_round_trip_before_and_after_they_are_shown(tmp_
         await wait_until(pilot, lambda: app.config_error is not None)
         assert "compiler_config is not valid JSON" in app.config_error
         assert app.query_one("#compiler_config").has_class("invalid")
+
+
+async def test_run_refuses_an_unknown_model_before_the_background_check_answers(tmp_path):
+    """ctrl+r right after typing: the model check that waits for typing to stop has not
+    answered, so Run asks itself (as the CLI's preflight does) and starts nothing."""
+    engine = FakeEngine()
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        app._check_model_worker = lambda name: None  # a check that has not answered yet
+        app.query_one("#model", Input).value = "nope-model"
+        await pilot.pause()
+        assert not app.model_problems.get("nope-model")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert engine.calls == [] and not app.running
+        await wait_until(pilot, lambda: "unknown model 'nope-model'" in
+                         plain(app.query_one("#validation", Static)))
+        assert app.query_one("#model").has_class("invalid")

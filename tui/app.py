@@ -324,6 +324,17 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         except ConfigError as exc:
             self.notify(str(exc), severity="error")
             return
+        # The background model check may not have answered yet (it waits for typing to
+        # stop): ask now, as the CLI's preflight does (cheap: no torch, a few file checks).
+        from tui import checks
+
+        problem = checks.model_problem(cfg.model)
+        if problem:
+            self.model_problems[cfg.model] = problem
+            self._validated = False
+            self.validate_form()
+            self.notify(problem, severity="error")
+            return
         self.start_run(cfg, remember=values)
 
     def start_run(self, cfg: RunConfig, remember: Optional[dict[str, Any]] = None) -> None:
@@ -350,8 +361,19 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
                     remember: Optional[dict[str, Any]] = None) -> None:
         if remember is not None:
             form_memory.save(remember)  # here, not in the UI thread: it fsyncs
-        engine_bridge.run_engine(cfg, self.post_message, token, cancel, self._engine,
-                                 self._in_process)
+
+        def post(message: Any) -> None:
+            # Store the result here, before the UI hears of it: quitting at once (ctrl+q
+            # twice during a run) ends the UI, but the app waits for this thread, so the
+            # cancelled run still reaches the history.
+            if isinstance(message, msg.RunEnded) and message.result is not None:
+                try:
+                    self._history.add(message.result)
+                except Exception as exc:  # keep the result on screen even if the store fails
+                    message.save_error = f"could not save the run to history: {exc}"
+            self.post_message(message)
+
+        engine_bridge.run_engine(cfg, post, token, cancel, self._engine, self._in_process)
 
     def action_cancel(self) -> None:
         """Ask the engine to stop at the next step or warmup boundary."""
@@ -405,10 +427,8 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         self.cancel_event = None
         result: Optional[RunResult] = message.result
         if result is not None:
-            try:
-                self._history.add(result)
-            except Exception as exc:  # keep the result on screen even if the store fails
-                self.notify(f"could not save the run to history: {exc}", severity="error")
+            if message.save_error:
+                self.notify(message.save_error, severity="error")
             self.last_result = result
             self.refresh_history()
             self._select_run(result.run_id)

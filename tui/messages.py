@@ -99,13 +99,15 @@ class LogLine(RunMessage):
 class RunEnded(RunMessage):
     """The run is over. ``result`` is an engine.result.RunResult (status finished, failed or
     cancelled) or None when the engine produced none; ``reason`` is a one-line explanation for
-    failed/cancelled runs."""
+    failed/cancelled runs. ``save_error`` is set (one line) when storing ``result`` in the
+    history failed; the run worker stores it before posting this message."""
 
     def __init__(self, token: int, status: str, result: Any = None, reason: str = "") -> None:
         super().__init__(token)
         self.status = status
         self.result = result
         self.reason = reason
+        self.save_error: Optional[str] = None
 
 
 class GpuUpdate(RunMessage):
