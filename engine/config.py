@@ -203,7 +203,8 @@ class RunConfig:
                                   f"use {RESERVED_CALL_KWARGS[key]}")
         if self.timeout_s is not None and (not isinstance(self.timeout_s, (int, float))
                                            or self.timeout_s <= 0):
-            raise ConfigError(f"timeout_s must be a positive number, got {self.timeout_s!r}")
+            raise ConfigError(f"timeout_s (--timeout) must be a positive number of seconds, "
+                              f"got {self.timeout_s!r}")
         if self.task in ("i2i", "pix2pix"):
             if self.input_image is None:
                 raise ConfigError(f"task {self.task} needs an input image (--input-image)")

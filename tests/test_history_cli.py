@@ -45,6 +45,8 @@ def test_history_lists_newest_first_with_filters(history, capsys):
         ["bbbb00000002"]
     assert cli(["history", "--limit", "1", "--json"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1
+    assert cli(["history", "--model", "nope"]) == 0  # a filter that matches nothing
+    assert "no stored run matches these filters" in capsys.readouterr().out
 
 
 def test_history_fits_a_narrow_terminal(history, capsys, monkeypatch):

@@ -71,6 +71,9 @@ def main(args: argparse.Namespace) -> int:
         for run in runs:
             print(json.dumps(run.to_dict()))
         return 0
+    if not runs and (args.model or args.compiler or args.status):
+        print("no stored run matches these filters (diffbench history lists them all)")
+        return 0
     print_runs(runs, title=f"History ({history.path})")
     return 0
 
