@@ -112,6 +112,11 @@ def test_cli_sweep_bad_input_is_one_line(capsys):
     assert err.count("\n") == 0 and "cell height=65" in err
     assert cli_main(["sweep", "--grid", "size=32", "--rows", "steps"]) == 2
     assert "not a grid field" in capsys.readouterr().err
+    # --dry-run checks the cells as the real sweep does
+    assert cli_main(["sweep", "--grid", "steps=0,4", "--dry-run"]) == 2
+    assert "cell steps=0" in capsys.readouterr().err
+    assert cli_main(["sweep", "--grid", "steps=2,4", "--dry-run"]) == 0
+    assert "2 cells" in capsys.readouterr().out
 
 
 def test_first_ctrl_c_stops_after_the_cell_second_cancels_it():

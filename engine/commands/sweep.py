@@ -205,8 +205,11 @@ def main(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     cells = sweep.cells()
     if args.dry_run:
-        for i, cell in enumerate(cells, 1):
-            out.print(f"{i:>3}  {sw.cell_key(cell)}", highlight=False)
+        # the same checks as a real sweep: a bad cell is refused here too (exit 2)
+        prepared = sw.prepare(sweep, _preflight())
+        for i, (cell, _cfg, reason) in enumerate(prepared, 1):
+            note = f"  (would fail: {reason})" if reason else ""
+            out.print(f"{i:>3}  {sw.cell_key(cell)}{note}", highlight=False)
         out.print(f"{len(cells)} cells, sweep id {sweep.sweep_id}", highlight=False)
         return 0
     from engine.history import History
@@ -250,9 +253,11 @@ def main(args: argparse.Namespace) -> int:
         err.print(f"wrote {path}", highlight=False)
     pending = [o for o in outcomes if o.result is None]
     if pending or interrupts.stop.is_set() and any(o.status == "cancelled" for o in outcomes):
-        err.print(f"stopped with {len(pending)} of {len(outcomes)} cells not run; run the same "
-                  f"command again to resume (sweep id {sweep.sweep_id})", highlight=False,
-                  soft_wrap=True)
+        cancelled = sum(o.status == "cancelled" for o in outcomes)
+        left = f"{len(pending)} of {len(outcomes)} cells not run" + \
+            (f", {cancelled} cancelled" if cancelled else "")
+        err.print(f"stopped: {left}; run the same command again to resume (sweep id "
+                  f"{sweep.sweep_id})", highlight=False, soft_wrap=True)
         return 130
     if any(o.status != "finished" for o in outcomes):
         return 1
