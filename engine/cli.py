@@ -51,6 +51,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `diffbench` console script. Returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            # a full-screen app on a pipe would wait forever, drawing escape codes
+            print("diffbench: error: the dashboard needs a terminal; in scripts use a "
+                  "subcommand such as `diffbench run` (diffbench --help lists them)",
+                  file=sys.stderr)
+            return 2
         from tui.app import main as tui_main  # the dashboard; imports no torch at start
 
         return tui_main()

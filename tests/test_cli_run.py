@@ -303,3 +303,15 @@ def test_output_image_format_follows_its_extension(home, capsys):
                 "--output-image", "out.jpg"])
     assert code == 0, capsys.readouterr().err
     assert (home / "out.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG start of image
+
+
+def test_dashboard_without_a_terminal_is_one_line_error():
+    """`diffbench < /dev/null` (or in a pipe): say so instead of drawing into the void."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "engine.cli"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("diffbench: error: the dashboard needs a terminal")
+    assert proc.stderr.count("\n") == 1 and proc.stdout == ""
