@@ -68,7 +68,12 @@ def test_export_ids_and_all_then_import_round_trip(history, tmp_path, capsys, mo
     assert len(exported) == 3
     # import into a fresh history gives the same runs back
     monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path / "other"))
+    capsys.readouterr()
     assert cli(["history", "--import", str(out)]) == 0
+    assert "imported 3 new runs" in capsys.readouterr().out
+    assert cli(["history", "--import", str(out)]) == 0  # again: nothing new
+    again = capsys.readouterr().out
+    assert "imported 0 new runs" in again and "3 already in the history" in again
     assert sorted(r.to_dict()["run_id"] for r in History().list()) == \
         sorted(r.run_id for r in exported)
     assert [r.to_dict() for r in History().list()] == \

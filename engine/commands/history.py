@@ -60,10 +60,21 @@ def main(args: argparse.Namespace) -> int:
     if args.import_file:
         from engine.export import read_toml
 
+        from engine.history import RunNotFoundError
+
         results = read_toml(args.import_file)
+        known = 0
+        for result in results:
+            try:
+                known += history.get(result.run_id).run_id == result.run_id
+            except RunNotFoundError:
+                pass
         history.add_many(results)
-        print(f"imported {len(results)} run{'s' if len(results) != 1 else ''} from "
-              f"{args.import_file}")
+        added = len(results) - known
+        line = f"imported {added} new run{'s' if added != 1 else ''} from {args.import_file}"
+        if known:
+            line += f"; {known} already in the history (updated from the file)"
+        print(line)
         return 0
     runs = history.list(model=args.model, compiler=args.compiler, status=args.status,
                         limit=args.limit or None)
