@@ -341,7 +341,7 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         metrics.accelerate_s = prepared.accelerate_s
         result.config.update(height=prepared.height, width=prepared.width,
                              device=prepared.device, dtype=str(prepared.dtype).split(".")[-1])
-        phase[0] = "warmup"
+        phase[0] = "warmup" if cfg.warmups else "measure"  # --warmups 0: no warmup phase
         _check_cancel(cancel)
         images = _warmup_and_measure(cfg, prepared, emit, cancel, metrics, phase)
         if metrics.steps_run is not None and metrics.steps_run < MIN_RELIABLE_STEPS:

@@ -315,3 +315,38 @@ def test_dashboard_without_a_terminal_is_one_line_error():
     assert proc.returncode == 2
     assert proc.stderr.startswith("diffbench: error: the dashboard needs a terminal")
     assert proc.stderr.count("\n") == 1 and proc.stdout == ""
+
+
+def test_the_parent_compares_when_the_child_did_not(home, capsys, monkeypatch):
+    """A child that does not say ``baseline_checked`` (an older diffbench under --python, or
+    a comparison that failed there): the parent computes PSNR/SSIM itself, as before."""
+    from PIL import Image
+
+    import engine.client as client
+    from engine.config import RunConfig
+    from engine.result import RunResult
+
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(home / "base.png")
+    History().add(RunResult(run_id="base00000001", status="finished",
+                            config=RunConfig(model="tiny-sd15", steps=3).to_dict(),
+                            image_path=str(home / "base.png")))
+    real_run_in_child = client.run_in_child
+
+    def older_child(*args, **kwargs):
+        result = real_run_in_child(*args, **kwargs)
+        result.metrics.psnr_db = result.metrics.ssim = None  # it compared nothing
+        result.metrics.baseline_run_id = None
+        if hasattr(result, "baseline_checked"):
+            del result.baseline_checked
+        return result
+
+    monkeypatch.setattr(client, "run_in_child", older_child)
+    monkeypatch.setenv("DIFFBENCH_WORKER_RUN", "test_worker_fakes:run_with_image")
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    monkeypatch.setenv("FAKE_RGB", "12,20,30")
+    code = cli(["run", "--model", "tiny-sd15", "--steps", "3", "--deepcache",
+                "--output-image", "o.png", "--export", "r.toml"])
+    assert code == 0, capsys.readouterr().err
+    [exported] = read_toml(home / "r.toml")
+    assert exported.metrics.baseline_run_id == "base00000001"
+    assert exported.metrics.psnr_db == pytest.approx(46.88, abs=0.01)

@@ -122,6 +122,11 @@ def test_cancel_before_start_is_honoured_between_warmups():
                  cancel=cancel)
     assert result.status == "cancelled"
     assert result.metrics.steps_run is None
+    assert result.error == "cancelled during warmup"
+    # without warmup calls there is no warmup phase to name
+    result = run(RunConfig(model="tiny-sd15", steps=2, height=64, width=64, warmups=0),
+                 cancel=cancel)
+    assert (result.status, result.error) == ("cancelled", "cancelled during measure")
 
 
 def test_failure_is_a_result_not_a_traceback():
