@@ -215,14 +215,14 @@ class _ChildRun:
         self.cfg, self.on_event, self.cancel = cfg, on_event, cancel
         self.baseline = baseline
         self.baseline_checked = False  # the child compared the image with its baseline
-        self.python, self.timeout_s, self.grace_s, self.extra_env = python, timeout_s, \
-            grace_s, env
-        self.child = child
+        self.python, self.timeout_s, self.grace_s = python, timeout_s, grace_s
+        # The child process and its readers (started here unless the caller started it).
+        self.child = child if child is not None else StartedChild(python, env)
+        self.proc = self.child.proc
+        self.lines, self.log = self.child.lines, self.child.log
+        self.stderr_done = self.child.stderr_done
         self.base = RunResult(status="failed", config=cfg.to_dict())
         self.base.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
-        self.log: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
-        self.stderr_done = threading.Event()
         self.notices: list[str] = []
         self.result: Optional[dict] = None      # from the "result" line
         self.terminal: Optional[ev.Event] = None  # RunFinished / RunFailed seen
@@ -233,16 +233,12 @@ class _ChildRun:
         self.term_sent_at: Optional[float] = None
         self.killed = False
         self.phase_times: dict[str, float] = {}
-        self.proc: Optional[subprocess.Popen] = None
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> RunResult:
-        child = self.child or StartedChild(self.python, self.extra_env)
-        child.used = True
-        if child.proc is None:
-            return self._finish_without_child(child.error or "cannot start the child")
-        self.proc, self.lines, self.log = child.proc, child.lines, child.log
-        self.stderr_done = child.stderr_done
+        self.child.used = True
+        if self.proc is None:
+            return self._finish_without_child(self.child.error or "cannot start the child")
         try:
             return self._drive()
         finally:

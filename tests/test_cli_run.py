@@ -261,28 +261,34 @@ def test_no_child_is_started_early_in_process_or_for_another_interpreter(home, s
     assert started == []
 
 
-def test_the_child_compares_the_image_with_its_baseline(home, capsys, started, monkeypatch):
-    """PSNR/SSIM against the baseline are computed in the child (numpy and PIL are loaded
-    there); the parent only records them."""
+def store_baseline_and_fake_child(home, monkeypatch):
+    """A stored baseline run (a flat 16x16 image) of tiny-sd15 / 3 steps, and a fake child
+    whose image is one channel off by 2 levels from it."""
     from PIL import Image
 
-    import engine.commands.run as run_command
     from engine.config import RunConfig
     from engine.result import RunResult
 
     Image.new("RGB", (16, 16), (10, 20, 30)).save(home / "base.png")
-    baseline = RunResult(run_id="base00000001", status="finished",
-                         config=RunConfig(model="tiny-sd15", steps=3).to_dict(),
-                         image_path=str(home / "base.png"))
-    History().add(baseline)
+    History().add(RunResult(run_id="base00000001", status="finished",
+                            config=RunConfig(model="tiny-sd15", steps=3).to_dict(),
+                            image_path=str(home / "base.png")))
+    monkeypatch.setenv("DIFFBENCH_WORKER_RUN", "test_worker_fakes:run_with_image")
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    monkeypatch.setenv("FAKE_RGB", "12,20,30")
+
+
+def test_the_child_compares_the_image_with_its_baseline(home, capsys, started, monkeypatch):
+    """PSNR/SSIM against the baseline are computed in the child (numpy and PIL are loaded
+    there); the parent only records them."""
+    import engine.commands.run as run_command
+
+    store_baseline_and_fake_child(home, monkeypatch)
 
     def parent_compares(*args):
         raise AssertionError("the parent compared the images itself")
 
     monkeypatch.setattr(run_command, "_attach_baseline", parent_compares)
-    monkeypatch.setenv("DIFFBENCH_WORKER_RUN", "test_worker_fakes:run_with_image")
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
-    monkeypatch.setenv("FAKE_RGB", "12,20,30")
     code = cli(["run", "--model", "tiny-sd15", "--steps", "3", "--deepcache",
                 "--output-image", "o.png", "--export", "r.toml"])
     assert code == 0, capsys.readouterr().err
@@ -320,16 +326,9 @@ def test_dashboard_without_a_terminal_is_one_line_error():
 def test_the_parent_compares_when_the_child_did_not(home, capsys, monkeypatch):
     """A child that does not say ``baseline_checked`` (an older diffbench under --python, or
     a comparison that failed there): the parent computes PSNR/SSIM itself, as before."""
-    from PIL import Image
-
     import engine.client as client
-    from engine.config import RunConfig
-    from engine.result import RunResult
 
-    Image.new("RGB", (16, 16), (10, 20, 30)).save(home / "base.png")
-    History().add(RunResult(run_id="base00000001", status="finished",
-                            config=RunConfig(model="tiny-sd15", steps=3).to_dict(),
-                            image_path=str(home / "base.png")))
+    store_baseline_and_fake_child(home, monkeypatch)
     real_run_in_child = client.run_in_child
 
     def older_child(*args, **kwargs):
@@ -341,9 +340,6 @@ def test_the_parent_compares_when_the_child_did_not(home, capsys, monkeypatch):
         return result
 
     monkeypatch.setattr(client, "run_in_child", older_child)
-    monkeypatch.setenv("DIFFBENCH_WORKER_RUN", "test_worker_fakes:run_with_image")
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
-    monkeypatch.setenv("FAKE_RGB", "12,20,30")
     code = cli(["run", "--model", "tiny-sd15", "--steps", "3", "--deepcache",
                 "--output-image", "o.png", "--export", "r.toml"])
     assert code == 0, capsys.readouterr().err

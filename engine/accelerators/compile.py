@@ -89,7 +89,23 @@ def compile_unet_regional(unet: Any, kwargs: dict) -> None:
     method(**kwargs)
 
 
-class TorchCompile(Accelerator):
+class CompileOptionsAccelerator(Accelerator):
+    """A backend whose compiler_config parses into :class:`CompileOptions` (``options``):
+    its notices validate the config, and channels_last / fused QKV are applied from it."""
+
+    def options(self, cfg: "RunConfig") -> tuple[CompileOptions, list[str]]:
+        """(options, notices) for ``cfg``. Raises ConfigError for a bad value."""
+        raise NotImplementedError
+
+    def validate_config(self, cfg: "RunConfig") -> list[str]:
+        return self.options(cfg)[1]
+
+    def prepare(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> None:
+        """channels_last and fused QKV, before step caching/quantization touch the modules."""
+        prepare_modules(pipe, self.options(cfg)[0], emit)
+
+
+class TorchCompile(CompileOptionsAccelerator):
     """``--compiler compile``: torch.compile of the UNet (and ControlNet) and the VAE decode."""
 
     name = "compile"
@@ -131,13 +147,6 @@ class TorchCompile(Accelerator):
                            f"use --compiler cudagraph with {{\"regional\": true}})")
             opts = dataclasses.replace(opts, mode=fallback)
         return opts, notices
-
-    def validate_config(self, cfg: "RunConfig") -> list[str]:
-        return self.options(cfg)[1]
-
-    def prepare(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> None:
-        """channels_last and fused QKV, before step caching/quantization touch the modules."""
-        prepare_modules(pipe, self.options(cfg)[0], emit)
 
     def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
         opts, _ = self.options(cfg)

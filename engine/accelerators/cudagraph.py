@@ -30,8 +30,8 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from engine.accelerators import Accelerator, register, versions
-from engine.accelerators.compile import compile_unet_regional, prepare_modules
+from engine.accelerators import register, versions
+from engine.accelerators.compile import CompileOptionsAccelerator, compile_unet_regional
 from engine.accelerators.options import CompileOptions, parse_compile_options
 from engine.errors import ConfigError
 from engine.events import LogMessage
@@ -286,7 +286,7 @@ def graph_module(module: Any, emit: "EventCallback",
     return graphed
 
 
-class CudaGraph(Accelerator):
+class CudaGraph(CompileOptionsAccelerator):
     """``--compiler cudagraph``: CUDA graph of the UNet step per shape; optional regional
     compile underneath (``{"regional": true}``, the fast-start variant)."""
 
@@ -322,20 +322,11 @@ class CudaGraph(Accelerator):
             opts = dataclasses.replace(opts, mode="max-autotune-no-cudagraphs")
         return opts, notices
 
-    def validate_config(self, cfg: "RunConfig") -> list[str]:
-        return self.options(cfg)[1]
-
-    def prepare(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> None:
-        prepare_modules(pipe, self.options(cfg)[0], emit)
-
     def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
         opts, _ = self.options(cfg)
         self.prepare(pipe, cfg, emit)
         if opts.regional:
-            kwargs = opts.torch_kwargs()
-            if opts.mode is None:
-                kwargs.pop("mode", None)
-            compile_unet_regional(pipe.unet, kwargs)
+            compile_unet_regional(pipe.unet, opts.torch_kwargs())
         step_cache = getattr(pipe, "_diffbench_deepcache", None)
         if step_cache is not None:
             # Cached deep features stay in the full step's graph memory across calls.

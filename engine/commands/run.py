@@ -44,7 +44,8 @@ _CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--input-image", "input_image", str, "input image: img2img, or instruct-pix2pix"),
     ("--control-image", "control_image", str, "ControlNet conditioning image (default: edges "
      "of --input-image, else a synthetic line pattern)"),
-    ("--output-image", "output_image", str, "write the measured call's first image (PNG)"),
+    ("--output-image", "output_image", str, "write the measured call's first image (format "
+     "from the extension, e.g. .png, .jpg; PNG otherwise)"),
     ("--extra-call-kwargs", "extra_call_kwargs", str, "JSON object passed to the pipeline call"),
     ("--compiler", "compiler", str, "none | compile | compile-max-autotune | cudagraph | "
      "nexfort | oneflow (default none)"),
