@@ -56,6 +56,18 @@ VARIANTS: dict[str, tuple[dict, float, bool]] = {
                               "compiler_config": {"regional": True}}, 150, True),
     "fast-start-fused": ({"compiler": "cudagraph",
                           "compiler_config": {"regional": True, "fuse_qkv": True}}, 150, False),
+    "fast-start-static": ({"compiler": "cudagraph",
+                           "compiler_config": {"regional": True, "dynamic": False}}, 150, False),
+    "fast-start-resnets": ({"compiler": "cudagraph", "compiler_config": {
+        "regional_blocks": ["BasicTransformerBlock", "ResnetBlock2D"], "dynamic": False}},
+        200, False),
+    "fast-start-resnets+deepcache": ({"compiler": "cudagraph", "deepcache": True,
+                                      "compiler_config": {
+                                          "regional_blocks": ["BasicTransformerBlock",
+                                                              "ResnetBlock2D"],
+                                          "dynamic": False}}, 200, True),
+    "fast-start+int8dq": ({"compiler": "cudagraph", "quantize": "int8dq",
+                           "compiler_config": {"regional": True}}, 200, True),
     "regional": ({"compiler": "compile",
                   "compiler_config": {"regional": True, "compile_vae": False}}, 150, False),
     "regional+deepcache": ({"compiler": "compile", "deepcache": True,
@@ -79,7 +91,8 @@ VARIANTS: dict[str, tuple[dict, float, bool]] = {
                                   "compiler_config": {"regional": True, "compile_vae": False}},
                                  150, True),
 }
-COMPILED = ("fast-start", "fast-start+deepcache", "fast-start-fused", "regional",
+COMPILED = ("fast-start", "fast-start+deepcache", "fast-start-fused", "fast-start-static",
+            "fast-start-resnets", "fast-start-resnets+deepcache", "fast-start+int8dq", "regional",
             "regional+deepcache", "regional+fp8dq", "regional+fp8dq+deepcache", "compile",
             "compile-fused", "compile+int8dq", "compile+fp8dq", "compile+deepcache",
             "compile-max-autotune")

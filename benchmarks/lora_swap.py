@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/lora_swap.py                  # CPU: tiny-sd15, aot_eager
     python benchmarks/lora_swap.py --model synthetic-sdxl --size 1024 --steps 30 \\
-        --backend inductor                                            # GPU
+        --backend inductor [--regional]                               # GPU
 
 Two random LoRAs of the same shape (engine.models.lora, seeds 1 and 2, rank 4, every
 attention projection) stand in for trained ones. Per strategy, on a freshly loaded pipeline
@@ -87,7 +87,8 @@ def run_strategy(name: str, args: argparse.Namespace, loras: tuple[str, str]) ->
     cfg = RunConfig(model=args.model, steps=args.steps, height=args.size, width=args.size,
                     device=args.device, seed=1,
                     compiler="compile" if compiled else "none",
-                    compiler_config={"backend": args.backend, "compile_vae": False},
+                    compiler_config={"backend": args.backend, "compile_vae": False,
+                                     "regional": args.regional},
                     compile_cache_dir=args.cache_dir)
     device = detect_device(cfg.device)
     pipe = load_pipeline(cfg, device, resolve_dtype(cfg.dtype, device))
@@ -175,6 +176,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--backend", default=None,
                         help="torch.compile backend (default: aot_eager on CPU, inductor on GPU)")
     parser.add_argument("--only", default=None, help="comma-separated strategies")
+    parser.add_argument("--regional", action="store_true",
+                        help="compile only the UNet's repeated blocks (seconds on a GPU, not "
+                             "minutes: each strategy's compile and recompile stay cheap)")
     parser.add_argument("--append", default=None, metavar="RESULTS.md",
                         help="append the table with the command and date to this file")
     args = parser.parse_args(argv)
@@ -214,7 +218,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 message = " ".join(str(exc).split())[:120]
                 rows.append(dict(strategy=name, error=f"{type(exc).__name__}: {message}"))
     header = (f"{args.model}, {args.size}x{args.size}, {args.steps} steps, device {device}, "
-              f"backend {args.backend}, torch {torch.__version__}, LoRA rank {RANK}")
+              f"backend {args.backend}{' (regional)' if args.regional else ''}, "
+              f"torch {torch.__version__}, LoRA rank {RANK}")
     text = table(rows)
     print(header)
     print(text)

@@ -196,6 +196,108 @@ def test_quantize_validation():
     assert not ok and ("8.9" in reason or "torchao" in reason)
 
 
+def test_quantize_under_cudagraph_needs_regional_compilation():
+    from engine.accelerators import quantize
+
+    with pytest.raises(ConfigError, match="needs regional compilation"):
+        quantize.validate(cfg(compiler="cudagraph", quantize="int8dq"))
+    notices = quantize.validate(cfg(compiler="cudagraph", quantize="int8dq",
+                                    compiler_config={"regional": True},
+                                    quantize_config={"modules": ["unet", "controlnet"]}))
+    assert any("only the linear layers inside the compiled BasicTransformerBlock" in n
+               for n in notices)
+    assert any("leaves the ControlNet in bf16" in n for n in notices)
+    assert not any("without torch.compile" in n for n in notices)
+    with pytest.raises(ConfigError, match="coordinate_descent_tuning must be true or false"):
+        quantize.validate(cfg(compiler="compile", quantize="int8dq",
+                              quantize_config={"coordinate_descent_tuning": "yes"}))
+
+
+class _FakeTorchao:
+    """Stands in for torchao.quantization: records which modules the filter keeps and turns
+    on inductor's coordinate-descent tuning as torchao's recommended_inductor_config_setter
+    does (torchao/quantization/utils.py)."""
+
+    def __init__(self):
+        self.kept: list[str] = []
+
+    def Int8DynamicActivationInt8WeightConfig(self):  # noqa: N802 (torchao's name)
+        return "int8dq"
+
+    def quantize_(self, module, config, filter_fn):
+        import torch._inductor.config as inductor_config
+
+        self.kept += [fqn for fqn, sub in module.named_modules() if filter_fn(sub, fqn)]
+        inductor_config.coordinate_descent_tuning = True
+        inductor_config.coordinate_descent_check_all_directions = True
+
+
+@pytest.fixture
+def fake_torchao(monkeypatch):
+    import importlib.machinery
+    import sys
+    import types
+
+    import torch._inductor.config as inductor_config
+
+    fake = _FakeTorchao()
+    package = types.ModuleType("torchao")
+    submodule = types.ModuleType("torchao.quantization")
+    package.__spec__ = importlib.machinery.ModuleSpec("torchao", None, is_package=True)
+    submodule.__spec__ = importlib.machinery.ModuleSpec("torchao.quantization", None)
+    submodule.quantize_ = fake.quantize_
+    submodule.Int8DynamicActivationInt8WeightConfig = fake.Int8DynamicActivationInt8WeightConfig
+    package.quantization = submodule
+    monkeypatch.setitem(sys.modules, "torchao", package)
+    monkeypatch.setitem(sys.modules, "torchao.quantization", submodule)
+    for flag in ("coordinate_descent_tuning", "coordinate_descent_check_all_directions"):
+        monkeypatch.setattr(inductor_config, flag, False)
+    return fake
+
+
+def _tiny_unet_pipe():
+    import types
+
+    from engine.models import tiny
+
+    return types.SimpleNamespace(unet=tiny._unet(sdxl=True))
+
+
+def test_quantize_puts_back_torchaos_coordinate_descent_tuning(fake_torchao):
+    import torch._inductor.config as inductor_config
+
+    from engine.accelerators import quantize
+    from engine.events import LogMessage
+
+    events = []
+    quantize.apply(_tiny_unet_pipe(), cfg(compiler="compile", quantize="int8dq"), events.append)
+    assert fake_torchao.kept  # it did quantize
+    assert inductor_config.coordinate_descent_tuning is False
+    assert inductor_config.coordinate_descent_check_all_directions is False
+    assert any(isinstance(e, LogMessage) and "coordinate_descent_tuning" in e.text
+               for e in events)
+    # Asked for: torchao's settings stay.
+    quantize.apply(_tiny_unet_pipe(), cfg(compiler="compile", quantize="int8dq", quantize_config={
+        "coordinate_descent_tuning": True}), events.append)
+    assert inductor_config.coordinate_descent_tuning is True
+
+
+def test_quantize_under_cudagraph_keeps_layers_outside_compiled_blocks(fake_torchao):
+    from engine.accelerators import quantize
+
+    pipe = _tiny_unet_pipe()
+    quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq",
+                             compiler_config={"regional": True}), lambda e: None)
+    blocks = [fqn for fqn, sub in pipe.unet.named_modules()
+              if type(sub).__name__ == "BasicTransformerBlock"]
+    assert fake_torchao.kept and all(any(fqn.startswith(b + ".") for b in blocks)
+                                     for fqn in fake_torchao.kept)
+    # The time embedding's linears (outside every block) would be quantized without cudagraph.
+    fake_torchao.kept.clear()
+    quantize.apply(_tiny_unet_pipe(), cfg(compiler="compile", quantize="int8dq"), lambda e: None)
+    assert any(fqn.startswith("time_embedding.") for fqn in fake_torchao.kept)
+
+
 def test_quantize_missing_torchao_reason(monkeypatch):
     from engine.accelerators import quantize
 
@@ -257,6 +359,39 @@ def test_cudagraph_call_signature_ignores_values_but_not_shapes():
                         "return_dict": False})
     assert static["added_cond_kwargs"]["time_ids"].eq(2.0).all()
     assert kw["added_cond_kwargs"]["time_ids"].eq(0).all()  # the caller's tensor untouched
+
+
+def test_regional_blocks_imply_regional_and_are_checked():
+    opts, _ = parse_compile_options({"regional_blocks": ["BasicTransformerBlock",
+                                                         "ResnetBlock2D"]}, "cudagraph")
+    assert opts.regional and opts.regional_blocks == ("BasicTransformerBlock", "ResnetBlock2D")
+    assert opts.compile_vae is False and "blocks=BasicTransformerBlock+ResnetBlock2D" in \
+        opts.describe()
+    for bad in ([], "ResnetBlock2D", [""], [3]):
+        with pytest.raises(ConfigError, match="regional_blocks must be a non-empty list"):
+            parse_compile_options({"regional_blocks": bad}, "compile")
+    with pytest.raises(ConfigError, match="regional_blocks needs regional"):
+        parse_compile_options({"regional": False, "regional_blocks": ["X"]}, "compile")
+    # No unknown-key notice on either backend that compiles regionally.
+    for compiler in ("compile", "cudagraph"):
+        notices = accelerators.validate_all(cfg(compiler=compiler, compiler_config={
+            "regional_blocks": ["ResnetBlock2D"]}))
+        assert not any("regional_blocks" in n for n in notices), notices
+
+
+def test_regional_blocks_that_do_not_exist_fail_in_one_line():
+    import torch
+
+    from engine.accelerators.compile import compile_unet_regional
+
+    class Block(torch.nn.Module):
+        def forward(self, x):
+            return x
+
+    unet = torch.nn.Sequential(Block(), Block())
+    assert compile_unet_regional(unet, {"backend": "eager"}, ("Block",)) == 2
+    with pytest.raises(AcceleratorUnavailableError, match="Sequential has no Missing modules"):
+        compile_unet_regional(unet, {"backend": "eager"}, ("Block", "Missing"))
 
 
 def test_regional_skips_vae_compile_unless_asked():

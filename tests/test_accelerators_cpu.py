@@ -90,9 +90,12 @@ def test_deepcache_keeps_scheduler_signature():
     assert "generator" in inspect.signature(pipe.scheduler.step).parameters
 
 
-def test_regional_compile_on_cpu_matches_eager_and_reports_progress(tmp_path, monkeypatch):
+@pytest.mark.parametrize("blocks", [None, ["BasicTransformerBlock", "ResnetBlock2D"]])
+def test_regional_compile_on_cpu_matches_eager_and_reports_progress(tmp_path, monkeypatch,
+                                                                     blocks):
     """A real torch.compile (Dynamo tracing + AOTAutograd; backend aot_eager keeps CI fast,
-    inductor's C++ codegen takes about a minute here) of the repeated transformer blocks."""
+    inductor's C++ codegen takes about a minute here) of the repeated transformer blocks,
+    and with ``regional_blocks`` of the ResNet blocks too (one compile per distinct shape)."""
     ok, reason = accelerators.get("compile").available("cpu")
     if not ok:
         pytest.skip(reason)
@@ -103,11 +106,15 @@ def test_regional_compile_on_cpu_matches_eager_and_reports_progress(tmp_path, mo
     reference = TinyPipe()(steps=2)
     pipe = TinyPipe()
     events = []
-    cfg = RunConfig(model="tiny-sd15", compiler="compile",
-                    compiler_config={"regional": True, "compile_vae": False,
-                                     "backend": "aot_eager"})
+    config = {"regional": True, "compile_vae": False, "backend": "aot_eager"}
+    if blocks:
+        config["regional_blocks"] = blocks
+    cfg = RunConfig(model="tiny-sd15", compiler="compile", compiler_config=config)
     watcher = CompileWatcher(events.append, poll_s=0.05).start()
     accelerators.apply_all(pipe, cfg, events.append)
+    compiled = {type(m).__name__ for m in pipe.unet.modules()
+                if getattr(m, "_compiled_call_impl", None) is not None}
+    assert compiled == set(blocks or ["BasicTransformerBlock"])
     outs = pipe(steps=2)
     counts = watcher.stop()
     assert counts.frames >= 1 and counts.graphs >= 1

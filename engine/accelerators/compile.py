@@ -73,12 +73,44 @@ def compile_module(module: Any, kwargs: dict) -> Any:
     return torch.compile(module, **kwargs)
 
 
-def compile_unet_regional(unet: Any, kwargs: dict) -> None:
-    """Compile only the UNet's repeated transformer blocks (diffusers' compile_repeated_blocks).
+#: Dynamo's recompile cap per code object under regional compilation: every distinct input
+#: shape of a block class compiles once (SDXL's ResnetBlock2D has more than torch's default 8).
+REGIONAL_RECOMPILE_LIMIT = 64
+
+
+def _raise_recompile_limit(limit: int) -> None:
+    import torch._dynamo.config as dynamo_config
+
+    for knob in ("recompile_limit", "cache_size_limit"):  # the name since torch 2.6, before
+        if hasattr(dynamo_config, knob) and getattr(dynamo_config, knob) < limit:
+            setattr(dynamo_config, knob, limit)
+
+
+def compile_unet_regional(unet: Any, kwargs: dict,
+                          blocks: "tuple[str, ...] | None" = None) -> int:
+    """Compile only the UNet's repeated blocks in place; the number of modules compiled.
+
+    Args:
+        unet: the UNet (diffusers ModelMixin).
+        kwargs: torch.compile keyword arguments.
+        blocks: class names to compile; None = the model's declared repeated blocks
+            (diffusers' ``compile_repeated_blocks``, ``_repeated_blocks``).
 
     Raises:
-        AcceleratorUnavailableError: diffusers too old, or the model declares no repeated blocks.
+        AcceleratorUnavailableError: diffusers too old, the model declares no repeated blocks,
+            or no module of the named classes exists.
     """
+    _raise_recompile_limit(REGIONAL_RECOMPILE_LIMIT)
+    if blocks is not None:
+        targets = [module for module in unet.modules() if type(module).__name__ in blocks]
+        missing = [name for name in blocks
+                   if not any(type(module).__name__ == name for module in targets)]
+        if missing:
+            raise AcceleratorUnavailableError(
+                f"regional_blocks: {type(unet).__name__} has no {', '.join(missing)} modules")
+        for module in targets:
+            module.compile(**kwargs)
+        return len(targets)
     method = getattr(unet, "compile_repeated_blocks", None)
     if method is None:
         raise AcceleratorUnavailableError(
@@ -87,6 +119,8 @@ def compile_unet_regional(unet: Any, kwargs: dict) -> None:
         raise AcceleratorUnavailableError(
             f"regional compilation: {type(unet).__name__} declares no repeated blocks")
     method(**kwargs)
+    return sum(1 for module in unet.modules()
+               if type(module).__name__ in unet._repeated_blocks)
 
 
 class CompileOptionsAccelerator(Accelerator):
@@ -112,7 +146,7 @@ class TorchCompile(CompileOptionsAccelerator):
     default_mode: Optional[str] = None
     description = "torch.compile (inductor) of the UNet and VAE decode"
     config_keys = ("mode", "fullgraph", "dynamic", "memory_format", "fuse_qkv", "regional",
-                   "compile_vae", "backend")
+                   "regional_blocks", "compile_vae", "backend")
 
     def available(self, device: str = "cuda") -> tuple[bool, str]:
         torch_version = versions.torch_version()
@@ -165,8 +199,8 @@ class TorchCompile(CompileOptionsAccelerator):
         kwargs = opts.torch_kwargs()
         compiled = []
         if opts.regional:
-            compile_unet_regional(pipe.unet, kwargs)
-            compiled.append("UNet (repeated blocks)")
+            count = compile_unet_regional(pipe.unet, kwargs, opts.regional_blocks)
+            compiled.append(f"UNet ({count} repeated blocks)")
         else:
             pipe.unet = compile_module(pipe.unet, kwargs)
             compiled.append("UNet")

@@ -4,7 +4,8 @@ No compiler at all by default: eager SDXL is bound by Python and kernel-launch o
 CUDA graph (``torch.cuda.CUDAGraph``) removes both for a capture cost of a fraction of a second.
 With ``{"regional": true}`` the UNet's repeated transformer blocks are compiled first
 (diffusers' ``compile_repeated_blocks``) and the whole UNet step is captured over them — the
-fast-start variant. Other keys: ``memory_format``, ``fuse_qkv`` (see
+fast-start variant; ``regional_blocks`` names other classes to compile (e.g. also
+``ResnetBlock2D``). Other keys: ``memory_format``, ``fuse_qkv`` (see
 :mod:`engine.accelerators.options`).
 
 How it works: the UNet's ``forward`` is replaced on the instance by :class:`GraphedForward`.
@@ -292,8 +293,8 @@ class CudaGraph(CompileOptionsAccelerator):
 
     name = "cudagraph"
     description = "CUDA graph of the UNet step (no compiler; regional compile optional)"
-    config_keys = ("regional", "memory_format", "fuse_qkv", "mode", "fullgraph", "dynamic",
-                   "backend")
+    config_keys = ("regional", "regional_blocks", "memory_format", "fuse_qkv", "mode",
+                   "fullgraph", "dynamic", "backend")
 
     def available(self, device: str = "cuda") -> tuple[bool, str]:
         if not str(device).startswith("cuda"):
@@ -326,7 +327,7 @@ class CudaGraph(CompileOptionsAccelerator):
         opts, _ = self.options(cfg)
         self.prepare(pipe, cfg, emit)
         if opts.regional:
-            compile_unet_regional(pipe.unet, opts.torch_kwargs())
+            compile_unet_regional(pipe.unet, opts.torch_kwargs(), opts.regional_blocks)
         step_cache = getattr(pipe, "_diffbench_deepcache", None)
         if step_cache is not None:
             # Cached deep features stay in the full step's graph memory across calls.

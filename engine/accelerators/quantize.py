@@ -18,6 +18,12 @@ These are lossy: report the output error. They pay off under torch.compile, whic
 - ``ignores`` (list of substrings of module names to leave in bf16, default []).
 - ``min_features`` (int, default 0): leave linear layers with in*out features below this in
   bf16 (small matmuls lose more to the quantize step than they gain).
+- ``coordinate_descent_tuning`` (bool, default false): keep the inductor settings torchao's
+  ``quantize_`` turns on for the whole process (``recommended_inductor_config_setter``:
+  coordinate-descent tuning of every Triton kernel, in all directions). Off by default: with it
+  the first compile of the SDXL UNet ran past 8 minutes on an H200 (a stack dump of the stalled
+  warmup showed inductor inside ``coordinate_descent_tuner.autotune``), so diffbench puts the
+  two tuning flags and torch's float32 matmul precision back after quantizing.
 """
 
 from __future__ import annotations
@@ -38,7 +44,11 @@ QUANT_TYPES = {
     "int8dq": "int8dq", "int8_dynamic": "int8dq",
     "fp8dq": "fp8dq", "fp8_e4m3_e4m3_dynamic": "fp8dq", "float8_dynamic": "fp8dq",
 }
-CONFIG_KEYS = ("quant_type", "modules", "ignores", "min_features")
+CONFIG_KEYS = ("quant_type", "modules", "ignores", "min_features", "coordinate_descent_tuning")
+#: Inductor flags torchao's recommended_inductor_config_setter turns on that diffbench puts back
+#: (torchao/quantization/utils.py); the others it sets (int_mm fusion, FX graph cache, unique
+#: kernel names) change no compile time and stay.
+TUNING_FLAGS = ("coordinate_descent_tuning", "coordinate_descent_check_all_directions")
 MODULES = ("unet", "controlnet", "vae", "text_encoder", "text_encoder_2")
 
 
@@ -99,11 +109,44 @@ def parse(cfg: "RunConfig") -> tuple[dict, list[str]]:
     if isinstance(min_features, bool) or not isinstance(min_features, int) or min_features < 0:
         raise ConfigError(f"quantize_config min_features must be an integer >= 0, "
                           f"got {min_features!r}")
-    if mode != "none" and cfg.compiler in ("none", "cudagraph"):
+    tuning = config.get("coordinate_descent_tuning", False)
+    if not isinstance(tuning, bool):
+        raise ConfigError(f"quantize_config coordinate_descent_tuning must be true or false, "
+                          f"got {tuning!r}")
+    blocks = None
+    if mode != "none" and cfg.compiler == "cudagraph":
+        blocks = _graphed_blocks(cfg)
+        if "controlnet" in modules:
+            notices.append("quantize with cudagraph leaves the ControlNet in bf16 (its "
+                           "quantized layers would run torchao's eager kernels inside a graph)")
+            modules = [m for m in modules if m != "controlnet"]
+        notices.append(f"quantize {mode} with cudagraph: only the linear layers inside the "
+                       f"compiled {', '.join(blocks)} modules of the UNet are quantized "
+                       f"(torchao's eager kernels cannot be captured in a CUDA graph)")
+    if mode != "none" and cfg.compiler == "none":
         notices.append(f"quantize {mode} without torch.compile runs torchao's unfused kernels "
                        f"(usually slower than bf16); add --compiler compile")
     return ({"mode": mode, "modules": modules, "ignores": ignores,
-             "min_features": min_features}, notices)
+             "min_features": min_features, "coordinate_descent_tuning": tuning,
+             "unet_blocks": blocks}, notices)
+
+
+def _graphed_blocks(cfg: "RunConfig") -> tuple[str, ...]:
+    """Block classes a ``cudagraph`` run compiles (its UNet's quantizable part).
+
+    Raises:
+        ConfigError: cudagraph without regional compilation: every quantized layer would run
+            torchao's eager kernels, which synchronise with the host and cannot be captured
+            (seen on the H200: "operation not permitted when stream is capturing").
+    """
+    from engine.accelerators.options import parse_compile_options
+
+    opts = parse_compile_options(cfg.compiler_config, "cudagraph")[0]
+    if not opts.regional:
+        raise ConfigError("quantize with --compiler cudagraph needs regional compilation "
+                          "(compiler_config {\"regional\": true}): torchao's eager kernels "
+                          "cannot be captured in a CUDA graph")
+    return opts.regional_blocks or ("BasicTransformerBlock",)
 
 
 def validate(cfg: "RunConfig") -> list[str]:
@@ -132,6 +175,39 @@ def _torchao_config(mode: str) -> Any:
     raise ConfigError(f"unknown quantize mode {mode!r}")
 
 
+def _tuning_state() -> "dict | None":
+    """The inductor tuning flags and torch's float32 matmul precision, or None without
+    inductor."""
+    try:
+        import torch
+        import torch._inductor.config as inductor_config
+    except Exception:  # a torch without inductor: nothing to protect
+        return None
+    state = {flag: getattr(inductor_config, flag) for flag in TUNING_FLAGS
+             if hasattr(inductor_config, flag)}
+    state["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+    return state
+
+
+def restore_tuning(state: "dict | None") -> list[str]:
+    """Put back what :func:`_tuning_state` read; the names of the settings that had changed."""
+    if state is None:
+        return []
+    import torch
+    import torch._inductor.config as inductor_config
+
+    changed = []
+    for name, value in state.items():
+        if name == "float32_matmul_precision":
+            if torch.get_float32_matmul_precision() != value:
+                torch.set_float32_matmul_precision(value)
+                changed.append(name)
+        elif getattr(inductor_config, name) != value:
+            setattr(inductor_config, name, value)
+            changed.append(name)
+    return changed
+
+
 def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
     """Quantize the configured components' linear layers in place; return ``pipe``.
 
@@ -149,20 +225,42 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
         raise AcceleratorUnavailableError(f"torchao failed to import: {exc}") from None
     ignores, min_features = settings["ignores"], settings["min_features"]
 
-    def keep(module: Any, fqn: str) -> bool:
-        if not isinstance(module, torch.nn.Linear):
-            return False
-        if any(part in fqn for part in ignores):
-            return False
-        return module.in_features * module.out_features >= min_features
+    blocks = settings["unet_blocks"]
+    inside: tuple = ()
+    if blocks is not None and isinstance(getattr(pipe, "unet", None), torch.nn.Module):
+        declared = tuple(getattr(pipe.unet, "_repeated_blocks", ()) or ())
+        if blocks == ("BasicTransformerBlock",) and declared:
+            blocks = declared  # regional without regional_blocks compiles what the model declares
+        inside = tuple(f"{fqn}." for fqn, sub in pipe.unet.named_modules()
+                       if type(sub).__name__ in blocks)
+
+    def keep_in(component: str) -> Any:
+        def keep(module: Any, fqn: str) -> bool:
+            if not isinstance(module, torch.nn.Linear):
+                return False
+            if any(part in fqn for part in ignores):
+                return False
+            if blocks is not None and component == "unet" and not fqn.startswith(inside):
+                return False
+            return module.in_features * module.out_features >= min_features
+        return keep
 
     done = []
+    before = _tuning_state()
     for name in settings["modules"]:
         module = getattr(pipe, name, None)
         if not isinstance(module, torch.nn.Module):
             continue
+        keep = keep_in(name)
         count = sum(1 for fqn, sub in module.named_modules() if keep(sub, fqn))
         quantize_(module, config, filter_fn=keep)
         done.append(f"{name} ({count} linear layers)")
     emit(LogMessage("info", f"torchao {settings['mode']}: quantized {', '.join(done) or 'nothing'}"))
+    if not settings["coordinate_descent_tuning"]:
+        restored = restore_tuning(before)
+        if restored:
+            emit(LogMessage("info", f"kept torchao's inductor settings off: {', '.join(restored)} "
+                                    f"(coordinate-descent tuning makes the UNet's compile take "
+                                    f"many minutes; quantize_config coordinate_descent_tuning "
+                                    f"= true keeps them)"))
     return pipe
