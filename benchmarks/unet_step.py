@@ -9,7 +9,9 @@ as a CUDA graph (diffbench's :class:`~engine.accelerators.cudagraph.GraphedForwa
 figure is GPU time per step. Per candidate, in its own child process (fresh compile state, a
 hard time cap; a stalled child dumps its Python stacks to the log before it is killed):
 
-- ``first_call_s``: the first call (compile, quantize kernels, capture) — the warmup cost;
+- ``first_call_s``: the first call (compile, capture) — the warmup cost; quantized candidates
+  are quantized before it (as ``--quantize`` does: layers inside the compiled blocks only) and
+  also report ``eager_quant_rel_err``, the error of one eager step after quantizing;
 - ``ms_per_step``: median of 20 CUDA-event-timed graph replays after 3 warm ones;
 - ``rel_err``: ||out - eager|| / ||eager|| of the step's output (noise prediction) on fixed
   inputs (SDXL base 1.0 UNet, random weights from the same seed in every child, CFG batch 2);
@@ -109,20 +111,28 @@ def _compile_blocks(unet: Any, classes: tuple, kwargs: dict) -> int:
     return count
 
 
-def _quantize(name: str, unet: Any) -> bool:
-    """torchao quantization of the UNet's linear layers if ``name`` asks for it."""
-    import torch
+def _block_classes(name: str) -> tuple[str, ...]:
+    return ("BasicTransformerBlock", "ResnetBlock2D") if "resnets" in name.split("-") else \
+        ("BasicTransformerBlock",)
+
+
+def _quantize(name: str, unet: Any, emit: Any) -> bool:
+    """torchao quantization if ``name`` asks for it, as ``--compiler cudagraph --quantize``
+    does it: the linear layers inside the compiled blocks only (torchao's eager kernels cannot
+    be captured), inductor's coordinate-descent tuning kept off."""
+    import types
+
+    from engine.accelerators import quantize
+    from engine.config import RunConfig
 
     parts = name.split("-")
     if "int8dq" not in parts and "fp8dq" not in parts:
         return False
-    from torchao.quantization import quantize_
-
-    from engine.accelerators.quantize import _torchao_config
-
-    mode = "int8dq" if "int8dq" in parts else "fp8dq"
-    quantize_(unet, _torchao_config(mode),
-              filter_fn=lambda m, _fqn: isinstance(m, torch.nn.Linear))
+    cfg = RunConfig(model="synthetic-sdxl", device="cuda", compiler="cudagraph",
+                    quantize="int8dq" if "int8dq" in parts else "fp8dq",
+                    compiler_config={"regional_blocks": list(_block_classes(name))})
+    quantize.apply(types.SimpleNamespace(unet=unet), cfg,
+                   lambda event: emit(getattr(event, "text", event)))
     return True
 
 
@@ -141,8 +151,7 @@ def _prepare_unet(name: str, unet: Any, emit: Any) -> Any:
     if "autotune" in parts:
         kwargs["mode"] = "max-autotune-no-cudagraphs"
     if parts[0] == "regional":
-        classes = ("BasicTransformerBlock", "ResnetBlock2D") if "resnets" in parts else \
-            ("BasicTransformerBlock",)
+        classes = _block_classes(name)
         if "resnets" in parts:
             # Each ResnetBlock2D shape compiles once (static shapes): raise the recompile cap.
             for knob in ("recompile_limit", "cache_size_limit"):
@@ -170,14 +179,14 @@ def _unet_child(spec: dict, emit: Any) -> dict:
     ref_path = spec["ref_path"]
     ref = torch.load(ref_path) if name != "eager" and os.path.exists(ref_path) else None
     with torch.inference_mode():
-        t0 = time.perf_counter()
-        if _quantize(name, unet):
+        if _quantize(name, unet, emit):
             # The quantization error alone, before any compiler (a stalled compile still
-            # leaves this figure in the log).
+            # leaves this figure in the log). Not part of first_call_s.
             plain = unet(sample, timestep, return_dict=False, **kwargs)[0].float().cpu()
             out["eager_quant_rel_err"] = _rel_err(plain, ref)
             emit(f"quantized; eager step rel err {out['eager_quant_rel_err']}")
             del plain
+        t0 = time.perf_counter()
         forward = _prepare_unet(name, unet, emit)
         step = lambda: forward(sample, timestep, return_dict=False, **kwargs)[0]  # noqa: E731
         first = step()
@@ -261,7 +270,10 @@ def main(argv: Optional[list] = None) -> int:
     unknown = [n for n in names if n not in CANDIDATES]
     if unknown:
         parser.error(f"unknown candidates: {', '.join(unknown)}")
-    caps = {k: float(v) for k, _, v in (p.partition("=") for p in args.caps.split(",") if p)}
+    try:
+        caps = {k: float(v) for k, _, v in (p.partition("=") for p in args.caps.split(",") if p)}
+    except ValueError:
+        parser.error(f"--caps must look like 'full=300,regional=120', got {args.caps!r}")
     os.makedirs(args.out, exist_ok=True)
     deadline = time.perf_counter() + args.budget_s
     log_path = os.path.join(args.out, "unet_step.log")

@@ -204,43 +204,58 @@ def test_quantize_under_cudagraph_needs_regional_compilation():
     notices = quantize.validate(cfg(compiler="cudagraph", quantize="int8dq",
                                     compiler_config={"regional": True},
                                     quantize_config={"modules": ["unet", "controlnet"]}))
-    assert any("only the linear layers inside the compiled BasicTransformerBlock" in n
-               for n in notices)
-    assert any("leaves the ControlNet in bf16" in n for n in notices)
+    assert any("only the linear layers inside the UNet's compiled" in n for n in notices)
+    assert any("leaves the ControlNet unquantized" in n for n in notices)
     assert not any("without torch.compile" in n for n in notices)
+    with pytest.raises(ConfigError, match="nothing left to quantize"):
+        quantize.validate(cfg(compiler="cudagraph", quantize="int8dq",
+                              compiler_config={"regional": True},
+                              quantize_config={"modules": ["controlnet"]}))
     with pytest.raises(ConfigError, match="coordinate_descent_tuning must be true or false"):
         quantize.validate(cfg(compiler="compile", quantize="int8dq",
                               quantize_config={"coordinate_descent_tuning": "yes"}))
 
 
 class _FakeTorchao:
-    """Stands in for torchao.quantization: records which modules the filter keeps and turns
-    on inductor's coordinate-descent tuning as torchao's recommended_inductor_config_setter
-    does (torchao/quantization/utils.py)."""
+    """Stands in for torchao.quantization (CI has no torchao): records which layers the filter
+    keeps and, like torchao's configs with ``set_inductor_config`` True (the default) or the old
+    factory API without that field, runs the equivalent of torchao's
+    recommended_inductor_config_setter (torchao/quantization/utils.py)."""
 
-    def __init__(self):
-        self.kept: list[str] = []
+    def __init__(self, new_api: bool):
+        self.new_api = new_api
+        self.kept: list[tuple] = []  # (quantized component, fqn)
 
     def Int8DynamicActivationInt8WeightConfig(self):  # noqa: N802 (torchao's name)
-        return "int8dq"
+        import dataclasses
+
+        @dataclasses.dataclass
+        class Config:
+            set_inductor_config: bool = True
+
+        return Config() if self.new_api else object()
 
     def quantize_(self, module, config, filter_fn):
+        import torch
         import torch._inductor.config as inductor_config
 
-        self.kept += [fqn for fqn, sub in module.named_modules() if filter_fn(sub, fqn)]
-        inductor_config.coordinate_descent_tuning = True
-        inductor_config.coordinate_descent_check_all_directions = True
+        self.kept += [(module, fqn) for fqn, sub in module.named_modules() if filter_fn(sub, fqn)]
+        if getattr(config, "set_inductor_config", True):
+            inductor_config.coordinate_descent_tuning = True
+            inductor_config.coordinate_descent_check_all_directions = True
+            torch.set_float32_matmul_precision("high")
 
 
-@pytest.fixture
-def fake_torchao(monkeypatch):
+@pytest.fixture(params=["new-api", "old-api"])
+def fake_torchao(monkeypatch, request):
     import importlib.machinery
     import sys
     import types
 
+    import torch
     import torch._inductor.config as inductor_config
 
-    fake = _FakeTorchao()
+    fake = _FakeTorchao(new_api=request.param == "new-api")
     package = types.ModuleType("torchao")
     submodule = types.ModuleType("torchao.quantization")
     package.__spec__ = importlib.machinery.ModuleSpec("torchao", None, is_package=True)
@@ -250,34 +265,52 @@ def fake_torchao(monkeypatch):
     package.quantization = submodule
     monkeypatch.setitem(sys.modules, "torchao", package)
     monkeypatch.setitem(sys.modules, "torchao.quantization", submodule)
-    for flag in ("coordinate_descent_tuning", "coordinate_descent_check_all_directions"):
+    for flag in ("coordinate_descent_tuning", "coordinate_descent_check_all_directions",
+                 "force_fuse_int_mm_with_mul"):
         monkeypatch.setattr(inductor_config, flag, False)
-    return fake
+    precision = torch.get_float32_matmul_precision()
+    yield fake
+    torch.set_float32_matmul_precision(precision)
 
 
-def _tiny_unet_pipe():
+def _pipe(declared=None, controlnet=False):
+    """A stand-in pipeline with the tiny SDXL UNet (optionally declaring other repeated blocks)
+    and a ControlNet-like module."""
     import types
+
+    import torch
 
     from engine.models import tiny
 
-    return types.SimpleNamespace(unet=tiny._unet(sdxl=True))
+    unet = tiny._unet(sdxl=True)
+    if declared is not None:
+        unet._repeated_blocks = declared
+    pipe = types.SimpleNamespace(unet=unet)
+    if controlnet:
+        pipe.controlnet = torch.nn.Sequential(torch.nn.Linear(8, 8))
+    return pipe
 
 
-def test_quantize_puts_back_torchaos_coordinate_descent_tuning(fake_torchao):
+def test_quantize_keeps_torchaos_coordinate_descent_tuning_off(fake_torchao):
+    import torch
     import torch._inductor.config as inductor_config
 
     from engine.accelerators import quantize
     from engine.events import LogMessage
 
+    precision = torch.get_float32_matmul_precision()
     events = []
-    quantize.apply(_tiny_unet_pipe(), cfg(compiler="compile", quantize="int8dq"), events.append)
+    quantize.apply(_pipe(), cfg(compiler="compile", quantize="int8dq"), events.append)
     assert fake_torchao.kept  # it did quantize
     assert inductor_config.coordinate_descent_tuning is False
     assert inductor_config.coordinate_descent_check_all_directions is False
-    assert any(isinstance(e, LogMessage) and "coordinate_descent_tuning" in e.text
-               for e in events)
+    assert torch.get_float32_matmul_precision() == precision
+    assert inductor_config.force_fuse_int_mm_with_mul is True
+    put_back = [e for e in events if isinstance(e, LogMessage) and "put back" in e.text]
+    # The old API can only be undone (and says so); the new one is asked not to touch inductor.
+    assert bool(put_back) == (not fake_torchao.new_api)
     # Asked for: torchao's settings stay.
-    quantize.apply(_tiny_unet_pipe(), cfg(compiler="compile", quantize="int8dq", quantize_config={
+    quantize.apply(_pipe(), cfg(compiler="compile", quantize="int8dq", quantize_config={
         "coordinate_descent_tuning": True}), events.append)
     assert inductor_config.coordinate_descent_tuning is True
 
@@ -285,17 +318,35 @@ def test_quantize_puts_back_torchaos_coordinate_descent_tuning(fake_torchao):
 def test_quantize_under_cudagraph_keeps_layers_outside_compiled_blocks(fake_torchao):
     from engine.accelerators import quantize
 
-    pipe = _tiny_unet_pipe()
+    def kept_under(pipe, classes):
+        prefixes = [fqn + "." for fqn, sub in pipe.unet.named_modules()
+                    if type(sub).__name__ in classes]
+        unet_kept = [fqn for module, fqn in fake_torchao.kept if module is pipe.unet]
+        return unet_kept and all(fqn.startswith(tuple(prefixes)) for fqn in unet_kept)
+
+    pipe = _pipe(controlnet=True)
+    quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq",
+                             compiler_config={"regional": True},
+                             quantize_config={"modules": ["unet", "controlnet"]}),
+                   lambda e: None)
+    assert kept_under(pipe, ("BasicTransformerBlock",))
+    assert not [fqn for module, fqn in fake_torchao.kept if module is pipe.controlnet]
+    # A model declaring other repeated blocks: those are what regional compiles and quantizes...
+    fake_torchao.kept.clear()
+    pipe = _pipe(declared=["ResnetBlock2D"])
     quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq",
                              compiler_config={"regional": True}), lambda e: None)
-    blocks = [fqn for fqn, sub in pipe.unet.named_modules()
-              if type(sub).__name__ == "BasicTransformerBlock"]
-    assert fake_torchao.kept and all(any(fqn.startswith(b + ".") for b in blocks)
-                                     for fqn in fake_torchao.kept)
-    # The time embedding's linears (outside every block) would be quantized without cudagraph.
+    assert kept_under(pipe, ("ResnetBlock2D",))
+    # ...unless regional_blocks names the classes, even the default one.
     fake_torchao.kept.clear()
-    quantize.apply(_tiny_unet_pipe(), cfg(compiler="compile", quantize="int8dq"), lambda e: None)
-    assert any(fqn.startswith("time_embedding.") for fqn in fake_torchao.kept)
+    pipe = _pipe(declared=["ResnetBlock2D"])
+    quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq", compiler_config={
+        "regional_blocks": ["BasicTransformerBlock"]}), lambda e: None)
+    assert kept_under(pipe, ("BasicTransformerBlock",))
+    # The time embedding's linears (outside every block) are quantized without cudagraph.
+    fake_torchao.kept.clear()
+    quantize.apply(_pipe(), cfg(compiler="compile", quantize="int8dq"), lambda e: None)
+    assert any(fqn.startswith("time_embedding.") for _m, fqn in fake_torchao.kept)
 
 
 def test_quantize_missing_torchao_reason(monkeypatch):
@@ -372,6 +423,10 @@ def test_regional_blocks_imply_regional_and_are_checked():
             parse_compile_options({"regional_blocks": bad}, "compile")
     with pytest.raises(ConfigError, match="regional_blocks needs regional"):
         parse_compile_options({"regional": False, "regional_blocks": ["X"]}, "compile")
+    with pytest.raises(ConfigError, match='drop "compile_repeated_blocks": false'):
+        parse_compile_options({"compile_repeated_blocks": False, "regional_blocks": ["X"]},
+                              "compile")
+    assert parse_compile_options({"regional_blocks": None}, "compile")[0].regional is False
     # No unknown-key notice on either backend that compiles regionally.
     for compiler in ("compile", "cudagraph"):
         notices = accelerators.validate_all(cfg(compiler=compiler, compiler_config={
@@ -379,19 +434,25 @@ def test_regional_blocks_imply_regional_and_are_checked():
         assert not any("regional_blocks" in n for n in notices), notices
 
 
-def test_regional_blocks_that_do_not_exist_fail_in_one_line():
+def test_regional_blocks_that_do_not_exist_fail_in_one_line(monkeypatch):
     import torch
+    import torch._dynamo.config as dynamo_config
 
-    from engine.accelerators.compile import compile_unet_regional
+    from engine.accelerators.compile import REGIONAL_RECOMPILE_LIMIT, compile_unet_regional
 
     class Block(torch.nn.Module):
         def forward(self, x):
             return x
 
+    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)
     unet = torch.nn.Sequential(Block(), Block())
+    with pytest.raises(AcceleratorUnavailableError,
+                       match="Sequential has no Blok modules .did you mean Block"):
+        compile_unet_regional(unet, {"backend": "eager"}, ("Block", "Blok"))
+    assert dynamo_config.recompile_limit == 8  # nothing compiled, nothing changed
     assert compile_unet_regional(unet, {"backend": "eager"}, ("Block",)) == 2
-    with pytest.raises(AcceleratorUnavailableError, match="Sequential has no Missing modules"):
-        compile_unet_regional(unet, {"backend": "eager"}, ("Block", "Missing"))
+    # Every distinct block shape compiles once: torch's default cap of 8 is too low for SDXL.
+    assert dynamo_config.recompile_limit == REGIONAL_RECOMPILE_LIMIT
 
 
 def test_regional_skips_vae_compile_unless_asked():

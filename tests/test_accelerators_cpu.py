@@ -127,6 +127,21 @@ def test_regional_compile_on_cpu_matches_eager_and_reports_progress(tmp_path, mo
     assert watcher.recompiles_since(mark) == 0
 
 
+def test_cudagraph_compiles_the_regional_blocks_it_is_given():
+    """--compiler cudagraph with regional_blocks compiles those classes before the graph
+    wraps the UNet (nothing is captured until the first call, so this runs on the CPU)."""
+    from engine.accelerators.cudagraph import GraphedForward
+
+    pipe = TinyPipe()
+    cfg = RunConfig(model="tiny-sd15", compiler="cudagraph", compiler_config={
+        "regional_blocks": ["BasicTransformerBlock", "ResnetBlock2D"], "backend": "eager"})
+    accelerators.get("cudagraph").apply(pipe, cfg, lambda e: None)
+    compiled = {type(m).__name__ for m in pipe.unet.modules()
+                if getattr(m, "_compiled_call_impl", None) is not None}
+    assert compiled == {"BasicTransformerBlock", "ResnetBlock2D"}
+    assert isinstance(pipe.unet.__dict__.get("forward"), GraphedForward)
+
+
 def test_watcher_heartbeat_only_while_something_compiles(monkeypatch):
     """A compile with no counter movement for a while still emits progress (a 2-minute
     compile must not look like a hang), but a run that compiles nothing stays silent."""

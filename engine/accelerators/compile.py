@@ -79,6 +79,8 @@ REGIONAL_RECOMPILE_LIMIT = 64
 
 
 def _raise_recompile_limit(limit: int) -> None:
+    """Raise Dynamo's per-code-object recompile cap to at least ``limit`` for the rest of the
+    process (never lowers it; a cap hit makes Dynamo run the block eagerly from then on)."""
     import torch._dynamo.config as dynamo_config
 
     for knob in ("recompile_limit", "cache_size_limit"):  # the name since torch 2.6, before
@@ -90,6 +92,9 @@ def compile_unet_regional(unet: Any, kwargs: dict,
                           blocks: "tuple[str, ...] | None" = None) -> int:
     """Compile only the UNet's repeated blocks in place; the number of modules compiled.
 
+    Also raises Dynamo's recompile cap to :data:`REGIONAL_RECOMPILE_LIMIT` for the process
+    (each distinct input shape of a block class is one more compile of the same code).
+
     Args:
         unet: the UNet (diffusers ModelMixin).
         kwargs: torch.compile keyword arguments.
@@ -98,16 +103,21 @@ def compile_unet_regional(unet: Any, kwargs: dict,
 
     Raises:
         AcceleratorUnavailableError: diffusers too old, the model declares no repeated blocks,
-            or no module of the named classes exists.
+            or no module of the named classes exists (the message suggests close names).
     """
-    _raise_recompile_limit(REGIONAL_RECOMPILE_LIMIT)
     if blocks is not None:
-        targets = [module for module in unet.modules() if type(module).__name__ in blocks]
-        missing = [name for name in blocks
-                   if not any(type(module).__name__ == name for module in targets)]
+        present = {type(module).__name__ for module in unet.modules()}
+        missing = [name for name in blocks if name not in present]
         if missing:
+            import difflib
+
+            hints = sorted({hint for name in missing
+                            for hint in difflib.get_close_matches(name, present, n=2)})
             raise AcceleratorUnavailableError(
-                f"regional_blocks: {type(unet).__name__} has no {', '.join(missing)} modules")
+                f"regional_blocks: {type(unet).__name__} has no {', '.join(missing)} modules"
+                + (f" (did you mean {', '.join(hints)}?)" if hints else ""))
+        _raise_recompile_limit(REGIONAL_RECOMPILE_LIMIT)
+        targets = [module for module in unet.modules() if type(module).__name__ in blocks]
         for module in targets:
             module.compile(**kwargs)
         return len(targets)
@@ -118,6 +128,7 @@ def compile_unet_regional(unet: Any, kwargs: dict,
     if not getattr(unet, "_repeated_blocks", None):
         raise AcceleratorUnavailableError(
             f"regional compilation: {type(unet).__name__} declares no repeated blocks")
+    _raise_recompile_limit(REGIONAL_RECOMPILE_LIMIT)
     method(**kwargs)
     return sum(1 for module in unet.modules()
                if type(module).__name__ in unet._repeated_blocks)

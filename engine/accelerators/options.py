@@ -20,7 +20,9 @@ the same everywhere. Keys (all optional):
   ``["BasicTransformerBlock"]`` for UNet2DConditionModel). ``["BasicTransformerBlock",
   "ResnetBlock2D"]`` also fuses the ResNet blocks' group norm, SiLU and residual adds: on the
   H200 at 1024 a CUDA-graphed step fell from 37.6 to 33.3 ms of GPU time for a 39 s first call
-  (benchmarks/RESULTS.md). Each distinct input shape of a class compiles once.
+  (benchmarks/RESULTS.md). Use it with ``"dynamic": false``: each distinct input shape of a
+  class then compiles once, to static-shape kernels (by default Dynamo switches a block to
+  dynamic shapes at its first recompile). ``null`` = unset.
 - ``compile_vae`` (bool; default true, false with ``regional``: a fast start should not wait
   ~25 s for the VAE decoder's compile): also compile the VAE decoder.
 - ``backend`` (str, default "inductor"): the torch.compile backend ("eager", "aot_eager" are
@@ -115,11 +117,13 @@ def parse_compile_options(config: dict, backend_name: str, default_mode: Optiona
         raise ConfigError(f"compiler_config must be a JSON object, got {type(config).__name__}")
     notices: list[str] = []
     values: dict[str, Any] = {"mode": default_mode}
+    written: dict[str, str] = {}  # canonical key -> the name the user wrote (for messages)
     known = ("mode", "fullgraph", "dynamic", "memory_format", "fuse_qkv", "regional",
              "regional_blocks", "compile_vae", "backend")
     honoured = allowed if allowed is not None else known
     for raw_key, value in config.items():
         key = _ALIASES.get(raw_key, raw_key)
+        written[key] = raw_key
         if raw_key in NEXFORT_ONLY_KEYS:
             notices.append(f"ignored: nexfort-only key {raw_key!r} (compiler {backend_name} "
                            f"does not use it)")
@@ -163,6 +167,8 @@ def parse_compile_options(config: dict, backend_name: str, default_mode: Optiona
                                   f"channels_last, contiguous_format, got {value!r}")
             values["channels_last"] = value == "channels_last"
         elif key == "regional_blocks":
+            if value is None:
+                continue
             if not isinstance(value, list) or not value or \
                     not all(isinstance(item, str) and item for item in value):
                 raise ConfigError(f"compiler_config regional_blocks must be a non-empty list "
@@ -175,8 +181,8 @@ def parse_compile_options(config: dict, backend_name: str, default_mode: Optiona
             values["backend"] = value
     if values.get("regional_blocks"):
         if values.get("regional") is False:
-            raise ConfigError("compiler_config regional_blocks needs regional compilation; "
-                              "drop \"regional\": false")
+            raise ConfigError(f"compiler_config regional_blocks needs regional compilation; "
+                              f"drop \"{written.get('regional', 'regional')}\": false")
         values["regional"] = True
     if "compile_vae" not in values:
         values["compile_vae"] = not values.get("regional", False)

@@ -18,12 +18,19 @@ These are lossy: report the output error. They pay off under torch.compile, whic
 - ``ignores`` (list of substrings of module names to leave in bf16, default []).
 - ``min_features`` (int, default 0): leave linear layers with in*out features below this in
   bf16 (small matmuls lose more to the quantize step than they gain).
-- ``coordinate_descent_tuning`` (bool, default false): keep the inductor settings torchao's
-  ``quantize_`` turns on for the whole process (``recommended_inductor_config_setter``:
-  coordinate-descent tuning of every Triton kernel, in all directions). Off by default: with it
-  the first compile of the SDXL UNet ran past 8 minutes on an H200 (a stack dump of the stalled
-  warmup showed inductor inside ``coordinate_descent_tuner.autotune``), so diffbench puts the
-  two tuning flags and torch's float32 matmul precision back after quantizing.
+- ``coordinate_descent_tuning`` (bool, default false): let torchao apply its recommended
+  inductor settings for the whole process (its configs' ``set_inductor_config``, torchao's
+  ``recommended_inductor_config_setter``: coordinate-descent tuning of every Triton kernel in
+  all directions, float32 matmul precision "high"). Off by default: on the H200 the stalled
+  warmups of compile + fp8/int8 (cut off at their 82-189 s caps) sat in inductor's
+  ``coordinate_descent_tuner.autotune``, and the reference notes record an SDXL UNet compile
+  with that tuning running past 8 minutes. diffbench then asks torchao not to touch inductor,
+  sets the one harmless recommendation itself (fusing int8 matmuls with their scale), and puts
+  back the tuning flags and the float32 precision should an older torchao set them anyway.
+
+Under ``--compiler cudagraph`` (which needs ``regional`` here) only the linear layers inside the
+compiled blocks of the UNet are quantized, and the ControlNet is left unquantized: torchao's
+eager kernels synchronise with the host and cannot be captured in a CUDA graph.
 """
 
 from __future__ import annotations
@@ -45,9 +52,8 @@ QUANT_TYPES = {
     "fp8dq": "fp8dq", "fp8_e4m3_e4m3_dynamic": "fp8dq", "float8_dynamic": "fp8dq",
 }
 CONFIG_KEYS = ("quant_type", "modules", "ignores", "min_features", "coordinate_descent_tuning")
-#: Inductor flags torchao's recommended_inductor_config_setter turns on that diffbench puts back
-#: (torchao/quantization/utils.py); the others it sets (int_mm fusion, FX graph cache, unique
-#: kernel names) change no compile time and stay.
+#: Inductor flags torchao's recommended_inductor_config_setter turns on that diffbench keeps off
+#: (torchao/quantization/utils.py).
 TUNING_FLAGS = ("coordinate_descent_tuning", "coordinate_descent_check_all_directions")
 MODULES = ("unet", "controlnet", "vae", "text_encoder", "text_encoder_2")
 
@@ -76,10 +82,19 @@ def available(mode: str, device: str = "cuda") -> tuple[bool, str]:
 
 
 def parse(cfg: "RunConfig") -> tuple[dict, list[str]]:
-    """Resolved settings {"mode", "modules", "ignores", "min_features"} and notices.
+    """Resolved settings and user notices.
+
+    Returns:
+        ({"mode", "modules", "ignores", "min_features", "coordinate_descent_tuning",
+        "graphed", "unet_blocks"}, notices): ``graphed`` is True under ``--compiler
+        cudagraph``, where only linear layers inside the compiled UNet blocks are quantized;
+        ``unet_blocks`` is then the compiled block classes (None = the model's declared
+        repeated blocks).
 
     Raises:
-        ConfigError: wrong types, an unknown quant_type, or one that contradicts --quantize.
+        ConfigError: wrong types, an unknown quant_type, one that contradicts --quantize, a bad
+            compiler_config, or cudagraph without regional compilation or with nothing left to
+            quantize.
     """
     config = cfg.quantize_config
     notices = [f"ignored: unknown quantize_config key {key!r} (known: {', '.join(CONFIG_KEYS)})"
@@ -113,26 +128,34 @@ def parse(cfg: "RunConfig") -> tuple[dict, list[str]]:
     if not isinstance(tuning, bool):
         raise ConfigError(f"quantize_config coordinate_descent_tuning must be true or false, "
                           f"got {tuning!r}")
+    graphed = mode != "none" and cfg.compiler == "cudagraph"
     blocks = None
-    if mode != "none" and cfg.compiler == "cudagraph":
+    if graphed:
         blocks = _graphed_blocks(cfg)
         if "controlnet" in modules:
-            notices.append("quantize with cudagraph leaves the ControlNet in bf16 (its "
+            notices.append("quantize with cudagraph leaves the ControlNet unquantized (its "
                            "quantized layers would run torchao's eager kernels inside a graph)")
             modules = [m for m in modules if m != "controlnet"]
-        notices.append(f"quantize {mode} with cudagraph: only the linear layers inside the "
-                       f"compiled {', '.join(blocks)} modules of the UNet are quantized "
-                       f"(torchao's eager kernels cannot be captured in a CUDA graph)")
+            if not modules:
+                raise ConfigError("quantize_config modules: nothing left to quantize under "
+                                  "--compiler cudagraph (the ControlNet runs inside a CUDA "
+                                  "graph); add \"unet\" or use --compiler compile")
+        if "unet" in modules:
+            what = ", ".join(blocks) if blocks else "repeated-block"
+            notices.append(f"quantize {mode} with cudagraph: only the linear layers inside the "
+                           f"UNet's compiled {what} modules are quantized (torchao's eager "
+                           f"kernels cannot be captured in a CUDA graph)")
     if mode != "none" and cfg.compiler == "none":
         notices.append(f"quantize {mode} without torch.compile runs torchao's unfused kernels "
                        f"(usually slower than bf16); add --compiler compile")
     return ({"mode": mode, "modules": modules, "ignores": ignores,
              "min_features": min_features, "coordinate_descent_tuning": tuning,
-             "unet_blocks": blocks}, notices)
+             "graphed": graphed, "unet_blocks": blocks}, notices)
 
 
-def _graphed_blocks(cfg: "RunConfig") -> tuple[str, ...]:
-    """Block classes a ``cudagraph`` run compiles (its UNet's quantizable part).
+def _graphed_blocks(cfg: "RunConfig") -> "tuple[str, ...] | None":
+    """Block classes a ``cudagraph`` run compiles (its UNet's quantizable part): its
+    ``regional_blocks``, or None for the model's declared repeated blocks.
 
     Raises:
         ConfigError: cudagraph without regional compilation: every quantized layer would run
@@ -146,7 +169,7 @@ def _graphed_blocks(cfg: "RunConfig") -> tuple[str, ...]:
         raise ConfigError("quantize with --compiler cudagraph needs regional compilation "
                           "(compiler_config {\"regional\": true}): torchao's eager kernels "
                           "cannot be captured in a CUDA graph")
-    return opts.regional_blocks or ("BasicTransformerBlock",)
+    return opts.regional_blocks
 
 
 def validate(cfg: "RunConfig") -> list[str]:
@@ -154,8 +177,20 @@ def validate(cfg: "RunConfig") -> list[str]:
     return parse(cfg)[1]
 
 
-def _torchao_config(mode: str) -> Any:
-    """The torchao config object (new API) or factory result (old API) for ``mode``."""
+def _torchao_config(mode: str, set_inductor_config: bool = True) -> Any:
+    """The torchao config object (new API) or factory result (old API) for ``mode``;
+    ``set_inductor_config`` is passed where the config class has that field (torchao's
+    switch for its recommended inductor settings)."""
+    import dataclasses
+
+    config = _torchao_recipe(mode)
+    if dataclasses.is_dataclass(config) and \
+            "set_inductor_config" in {field.name for field in dataclasses.fields(config)}:
+        config = dataclasses.replace(config, set_inductor_config=set_inductor_config)
+    return config
+
+
+def _torchao_recipe(mode: str) -> Any:
     import torchao.quantization as tq
 
     if mode == "int8wo":
@@ -185,7 +220,10 @@ def _tuning_state() -> "dict | None":
         return None
     state = {flag: getattr(inductor_config, flag) for flag in TUNING_FLAGS
              if hasattr(inductor_config, flag)}
-    state["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+    try:
+        state["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+    except RuntimeError:  # torch >= 2.9 refuses the read once old and new precision APIs mixed
+        pass
     return state
 
 
@@ -199,13 +237,24 @@ def restore_tuning(state: "dict | None") -> list[str]:
     changed = []
     for name, value in state.items():
         if name == "float32_matmul_precision":
-            if torch.get_float32_matmul_precision() != value:
-                torch.set_float32_matmul_precision(value)
-                changed.append(name)
+            try:
+                if torch.get_float32_matmul_precision() != value:
+                    torch.set_float32_matmul_precision(value)
+                    changed.append(name)
+            except RuntimeError:  # see _tuning_state
+                pass
         elif getattr(inductor_config, name) != value:
             setattr(inductor_config, name, value)
             changed.append(name)
     return changed
+
+
+def _unet_block_prefixes(unet: Any, blocks: "tuple[str, ...] | None") -> tuple[str, ...]:
+    """"fqn." prefixes of the UNet's modules of the compiled block classes (None = the model's
+    declared ``_repeated_blocks``, as diffusers' compile_repeated_blocks compiles)."""
+    classes = blocks if blocks is not None else \
+        tuple(getattr(unet, "_repeated_blocks", ()) or ())
+    return tuple(f"{fqn}." for fqn, sub in unet.named_modules() if type(sub).__name__ in classes)
 
 
 def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
@@ -213,26 +262,22 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
 
     Raises:
         AcceleratorUnavailableError: torchao missing or failing to import (one line).
+        ConfigError: as :func:`parse`.
     """
     settings, _ = parse(cfg)
     if settings["mode"] == "none":
         return pipe
+    tuning = settings["coordinate_descent_tuning"]
     try:
         import torch
         from torchao.quantization import quantize_
-        config = _torchao_config(settings["mode"])
+        config = _torchao_config(settings["mode"], set_inductor_config=tuning)
     except ImportError as exc:
         raise AcceleratorUnavailableError(f"torchao failed to import: {exc}") from None
     ignores, min_features = settings["ignores"], settings["min_features"]
-
-    blocks = settings["unet_blocks"]
-    inside: tuple = ()
-    if blocks is not None and isinstance(getattr(pipe, "unet", None), torch.nn.Module):
-        declared = tuple(getattr(pipe.unet, "_repeated_blocks", ()) or ())
-        if blocks == ("BasicTransformerBlock",) and declared:
-            blocks = declared  # regional without regional_blocks compiles what the model declares
-        inside = tuple(f"{fqn}." for fqn, sub in pipe.unet.named_modules()
-                       if type(sub).__name__ in blocks)
+    inside: "tuple[str, ...] | None" = None
+    if settings["graphed"] and isinstance(getattr(pipe, "unet", None), torch.nn.Module):
+        inside = _unet_block_prefixes(pipe.unet, settings["unet_blocks"])
 
     def keep_in(component: str) -> Any:
         def keep(module: Any, fqn: str) -> bool:
@@ -240,27 +285,42 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
                 return False
             if any(part in fqn for part in ignores):
                 return False
-            if blocks is not None and component == "unet" and not fqn.startswith(inside):
+            if inside is not None and component == "unet" and not fqn.startswith(inside):
                 return False
             return module.in_features * module.out_features >= min_features
         return keep
 
     done = []
     before = _tuning_state()
-    for name in settings["modules"]:
-        module = getattr(pipe, name, None)
-        if not isinstance(module, torch.nn.Module):
-            continue
-        keep = keep_in(name)
-        count = sum(1 for fqn, sub in module.named_modules() if keep(sub, fqn))
-        quantize_(module, config, filter_fn=keep)
-        done.append(f"{name} ({count} linear layers)")
+    try:
+        for name in settings["modules"]:
+            module = getattr(pipe, name, None)
+            if not isinstance(module, torch.nn.Module):
+                continue
+            keep = keep_in(name)
+            count = sum(1 for fqn, sub in module.named_modules() if keep(sub, fqn))
+            quantize_(module, config, filter_fn=keep)
+            done.append(f"{name} ({count} linear layers)")
+    finally:
+        # Also after a failure: an in-process caller must not inherit torchao's settings.
+        restored = [] if tuning else restore_tuning(before)
+    if not tuning:
+        _fuse_int_mm_with_scale()
     emit(LogMessage("info", f"torchao {settings['mode']}: quantized {', '.join(done) or 'nothing'}"))
-    if not settings["coordinate_descent_tuning"]:
-        restored = restore_tuning(before)
-        if restored:
-            emit(LogMessage("info", f"kept torchao's inductor settings off: {', '.join(restored)} "
-                                    f"(coordinate-descent tuning makes the UNet's compile take "
-                                    f"many minutes; quantize_config coordinate_descent_tuning "
-                                    f"= true keeps them)"))
+    if restored:
+        emit(LogMessage("info", f"put back inductor settings torchao had changed: "
+                                f"{', '.join(restored)} (coordinate-descent tuning makes the "
+                                f"UNet's compile take many minutes; quantize_config "
+                                f"coordinate_descent_tuning = true keeps torchao's)"))
     return pipe
+
+
+def _fuse_int_mm_with_scale() -> None:
+    """torchao's one recommendation that costs no compile time: fuse int8 matmuls with their
+    scale multiplication (inductor's force_fuse_int_mm_with_mul)."""
+    try:
+        import torch._inductor.config as inductor_config
+    except Exception:  # no inductor: nothing to fuse
+        return
+    if hasattr(inductor_config, "force_fuse_int_mm_with_mul"):
+        inductor_config.force_fuse_int_mm_with_mul = True
