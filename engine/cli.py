@@ -74,6 +74,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("diffbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``diffbench history --json | head -1``): exit
+    quietly as other command-line tools do. Python's documented recipe (library "signal",
+    note on SIGPIPE): point stdout at devnull so the interpreter's final flush cannot raise
+    again. Returns 141 (128 + SIGPIPE), the shell's code for a closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout already closed or not a real file
+        pass
+    return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

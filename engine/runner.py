@@ -73,6 +73,10 @@ def preflight(cfg: RunConfig) -> Preflight:
     if device.startswith("cuda") and detect_device("auto") != "cuda":
         raise ConfigError(f"device {cfg.device!r} asked for but no CUDA GPU is visible; "
                           "use --device cpu or auto")
+    # The settings first: a user fixes a typo before installing what a backend needs.
+    validate_all = getattr(accelerators, "validate_all", None)
+    notices = list(validate_all(cfg) if validate_all else
+                   accelerators.get(cfg.compiler).validate_config(cfg))
     check_all = getattr(accelerators, "check_all", None)
     (check_all or accelerators.check)(cfg, device)
     if cfg.python is not None:
@@ -81,9 +85,6 @@ def preflight(cfg: RunConfig) -> Preflight:
         from engine.models.loading import pipeline_class
 
         check_call_kwargs(cfg, pipeline_class(cfg, source))  # imports diffusers, no weights
-    validate_all = getattr(accelerators, "validate_all", None)
-    notices = list(validate_all(cfg) if validate_all else
-                   accelerators.get(cfg.compiler).validate_config(cfg))
     if cfg.task != "i2i" and cfg.strength != _DEFAULT_STRENGTH:
         notices.append(f"strength only applies to img2img (--input-image); ignored for task "
                        f"{cfg.task}")

@@ -247,7 +247,7 @@ class _FakeTorchao:
 
 
 @pytest.fixture(params=["new-api", "old-api"])
-def fake_torchao(monkeypatch, request):
+def fake_torchao(monkeypatch, request):  # noqa: D401
     import importlib.machinery
     import sys
     import types
@@ -265,11 +265,13 @@ def fake_torchao(monkeypatch, request):
     package.quantization = submodule
     monkeypatch.setitem(sys.modules, "torchao", package)
     monkeypatch.setitem(sys.modules, "torchao.quantization", submodule)
-    for flag in ("coordinate_descent_tuning", "coordinate_descent_check_all_directions",
-                 "force_fuse_int_mm_with_mul"):
-        monkeypatch.setattr(inductor_config, flag, False)
     precision = torch.get_float32_matmul_precision()
-    yield fake
+    # torch's config modules keep their values outside the module __dict__: monkeypatch's undo
+    # would delete the flags; their own patch() puts the old values back.
+    with inductor_config.patch(coordinate_descent_tuning=False,
+                               coordinate_descent_check_all_directions=False,
+                               force_fuse_int_mm_with_mul=False):
+        yield fake
     torch.set_float32_matmul_precision(precision)
 
 
@@ -427,6 +429,10 @@ def test_regional_blocks_imply_regional_and_are_checked():
         parse_compile_options({"compile_repeated_blocks": False, "regional_blocks": ["X"]},
                               "compile")
     assert parse_compile_options({"regional_blocks": None}, "compile")[0].regional is False
+    typo = accelerators.validate_all(cfg(compiler="compile", compiler_config={
+        "regional_block": ["ResnetBlock2D"]}))
+    assert any("unknown compiler_config key 'regional_block'" in n and
+               "did you mean 'regional_blocks'?" in n for n in typo), typo
     # No unknown-key notice on either backend that compiles regionally.
     for compiler in ("compile", "cudagraph"):
         notices = accelerators.validate_all(cfg(compiler=compiler, compiler_config={
@@ -434,7 +440,7 @@ def test_regional_blocks_imply_regional_and_are_checked():
         assert not any("regional_blocks" in n for n in notices), notices
 
 
-def test_regional_blocks_that_do_not_exist_fail_in_one_line(monkeypatch):
+def test_regional_blocks_that_do_not_exist_fail_in_one_line():
     import torch
     import torch._dynamo.config as dynamo_config
 
@@ -444,15 +450,15 @@ def test_regional_blocks_that_do_not_exist_fail_in_one_line(monkeypatch):
         def forward(self, x):
             return x
 
-    monkeypatch.setattr(dynamo_config, "recompile_limit", 8)
     unet = torch.nn.Sequential(Block(), Block())
-    with pytest.raises(AcceleratorUnavailableError,
-                       match="Sequential has no Blok modules .did you mean Block"):
-        compile_unet_regional(unet, {"backend": "eager"}, ("Block", "Blok"))
-    assert dynamo_config.recompile_limit == 8  # nothing compiled, nothing changed
-    assert compile_unet_regional(unet, {"backend": "eager"}, ("Block",)) == 2
-    # Every distinct block shape compiles once: torch's default cap of 8 is too low for SDXL.
-    assert dynamo_config.recompile_limit == REGIONAL_RECOMPILE_LIMIT
+    with dynamo_config.patch(recompile_limit=8):  # restored on exit (see fake_torchao)
+        with pytest.raises(AcceleratorUnavailableError,
+                           match="Sequential has no Blok modules .did you mean Block"):
+            compile_unet_regional(unet, {"backend": "eager"}, ("Block", "Blok"))
+        assert dynamo_config.recompile_limit == 8  # nothing compiled, nothing changed
+        assert compile_unet_regional(unet, {"backend": "eager"}, ("Block",)) == 2
+        # Every distinct block shape compiles once: torch's default cap of 8 is too low for SDXL.
+        assert dynamo_config.recompile_limit == REGIONAL_RECOMPILE_LIMIT
 
 
 def test_regional_skips_vae_compile_unless_asked():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -136,3 +137,25 @@ def test_compare_shows_a_dash_for_missing_values_never_a_ratio(history, capsys):
     assert [c.strip() for c in warmup.split("│")[2:5]] == ["–", "2", "–"]
     [recompiles] = [line for line in lines if "recompiles" in line]
     assert [c.strip() for c in recompiles.split("│")[2:5]] == ["0", "0", "–"]
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    """`diffbench history --json | head -1`: the reader leaves early; no traceback, the
+    shell's closed-pipe code (141)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DIFFBENCH_HOME=str(tmp_path))
+    code = ("import sys, engine.commands.history as h\n"
+            "from engine.cli import main\n"
+            "def flood(args):\n"
+            "    while True: print('x' * 1000)\n"
+            "h.main = flood\n"
+            "sys.exit(main(['history']))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141, err.decode()
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err

@@ -211,7 +211,8 @@ class TorchCompile(CompileOptionsAccelerator):
         compiled = []
         if opts.regional:
             count = compile_unet_regional(pipe.unet, kwargs, opts.regional_blocks)
-            compiled.append(f"UNet ({count} repeated blocks)")
+            kinds = "+".join(opts.regional_blocks) if opts.regional_blocks else "repeated"
+            compiled.append(f"UNet ({count} {kinds} blocks)")
         else:
             pipe.unet = compile_module(pipe.unet, kwargs)
             compiled.append("UNet")

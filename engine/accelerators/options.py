@@ -129,8 +129,12 @@ def parse_compile_options(config: dict, backend_name: str, default_mode: Optiona
                            f"does not use it)")
             continue
         if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(raw_key, honoured, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             notices.append(f"ignored: unknown compiler_config key {raw_key!r} for compiler "
-                           f"{backend_name} (known: {', '.join(honoured)})")
+                           f"{backend_name} ({hint}known: {', '.join(honoured)})")
             continue
         if key not in honoured:
             notices.append(f"ignored: compiler_config key {raw_key!r} has no effect with "
