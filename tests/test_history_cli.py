@@ -81,6 +81,20 @@ def test_export_ids_and_all_then_import_round_trip(history, tmp_path, capsys, mo
         [r.to_dict() for r in history.list()]
 
 
+def test_export_filters_imply_all_and_dash_writes_to_stdout(history, tmp_path, capsys):
+    from engine.export import loads
+
+    assert cli(["export", "--model", "tiny-sd15", "-o", "-"]) == 0
+    captured = capsys.readouterr()
+    assert [r.run_id for r in loads(captured.out)] == ["aaaa00000001", "bbbb00000002"]
+    assert "exported 2 runs to standard output" in captured.err
+    assert not (tmp_path / "-").exists()
+    assert cli(["export", "--status", "failed", "-o", str(tmp_path / "f.toml")]) == 0
+    assert [r.run_id for r in read_toml(tmp_path / "f.toml")] == ["cccc00000003"]
+    assert cli(["export", "aaaa", "--model", "tiny-sd15", "-o", "-"]) == 2
+    assert "with ids, leave them out" in capsys.readouterr().err
+
+
 def test_delete_and_reset(history, capsys):
     assert cli(["history", "--delete", "cccc"]) == 0
     assert history.count() == 2

@@ -16,30 +16,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             "The file is replaced atomically: never half-written.")
     parser.add_argument("ids", nargs="*", metavar="ID", help="run ids (unique prefixes ok)")
     parser.add_argument("-o", "--output", required=True, metavar="FILE.toml",
-                        help="the TOML file to write (replaced if it exists)")
+                        help="the TOML file to write (replaced if it exists); - writes to "
+                             "standard output")
     parser.add_argument("--all", action="store_true",
                         help="export every stored run (filters below apply)")
-    parser.add_argument("--model", help="with --all: only runs of this model")
-    parser.add_argument("--compiler", help="with --all: only runs with this compiler")
-    parser.add_argument("--status", choices=STATUSES, help="with --all: only this status")
+    parser.add_argument("--model", help="only runs of this model (implies --all)")
+    parser.add_argument("--compiler", help="only runs with this compiler (implies --all)")
+    parser.add_argument("--status", choices=STATUSES,
+                        help="only runs of this status (implies --all)")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    """Export; ConfigError (exit 2) for no ids, a bad path; RunNotFoundError for a bad id."""
+    """Export; ConfigError (exit 2) for no ids, a bad path; RunNotFoundError for a bad id.
+    Filters (--model/--compiler/--status) select from every stored run, as --all does."""
+    import sys
+
     from engine.atomic import check_writable_target
-    from engine.export import write_toml
+    from engine.export import dumps, write_toml
     from engine.history import History
 
+    filters = bool(args.model or args.compiler or args.status)
     if args.ids and args.all:
         raise ConfigError("give run ids or --all, not both")
-    if not args.ids and not args.all:
+    if args.ids and filters:
+        raise ConfigError("--model/--compiler/--status select stored runs; with ids, leave "
+                          "them out")
+    if not args.ids and not args.all and not filters:
         raise ConfigError("give the run ids to export (see: diffbench history) or --all")
-    if not args.all and (args.model or args.compiler or args.status):
-        raise ConfigError("--model/--compiler/--status filter --all; with ids, leave them out")
-    check_writable_target(args.output)  # fail before reading the history
+    to_stdout = args.output == "-"
+    if not to_stdout:
+        check_writable_target(args.output)  # fail before reading the history
     history = History()
-    if args.all:
+    if not args.ids:
         results = list(reversed(history.list(model=args.model, compiler=args.compiler,
                                              status=args.status)))
         if not results:
@@ -50,6 +59,11 @@ def main(args: argparse.Namespace) -> int:
             result = history.get(run_id)
             found.setdefault(result.run_id, result)  # "abc" and "abc123" may be one run
         results = list(found.values())
+    count = f"{len(results)} run{'s' if len(results) != 1 else ''}"
+    if to_stdout:
+        sys.stdout.write(dumps(results))
+        print(f"exported {count} to standard output", file=sys.stderr)
+        return 0
     path = write_toml(results, args.output)
-    print(f"exported {len(results)} run{'s' if len(results) != 1 else ''} to {path}")
+    print(f"exported {count} to {path}")
     return 0
