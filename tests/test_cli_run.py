@@ -179,7 +179,7 @@ def test_timeout_is_honoured_in_process(home, capsys):
                 "64", "--warmups", "0", "--in-process", "--timeout", "0.5", "--no-history"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "diffbench: run failed: timed out after 0.5 s (timeout_s)" in err
+    assert "diffbench: run failed: timed out after 0.5 s (--timeout)" in err
 
 
 # ------------------------------------------------------------------ the child started early
