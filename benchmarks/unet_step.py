@@ -154,9 +154,11 @@ def _prepare_unet(name: str, unet: Any, emit: Any) -> Any:
         classes = _block_classes(name)
         if "resnets" in parts:
             # Each ResnetBlock2D shape compiles once (static shapes): raise the recompile cap.
+            from engine.accelerators.compile import REGIONAL_RECOMPILE_LIMIT
+
             for knob in ("recompile_limit", "cache_size_limit"):
                 if hasattr(dynamo_config, knob):
-                    setattr(dynamo_config, knob, 64)
+                    setattr(dynamo_config, knob, REGIONAL_RECOMPILE_LIMIT)
             kwargs["dynamic"] = False
         emit(f"compiled {_compile_blocks(unet, classes, kwargs)} blocks of {classes}")
     elif parts[0] == "full":

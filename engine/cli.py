@@ -67,7 +67,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if handler is None:
             parser.print_help()
             return 2
-        return int(handler(args) or 0)
+        code = int(handler(args) or 0)
+        # Write what is buffered now: a reader that left early (| head) shows up here, not
+        # as an "Exception ignored" message when the interpreter exits.
+        sys.stdout.flush()
+        return code
     except DiffbenchError as exc:
         print(f"diffbench: error: {exc}", file=sys.stderr)
         return exc.exit_code

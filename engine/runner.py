@@ -73,12 +73,15 @@ def preflight(cfg: RunConfig) -> Preflight:
     if device.startswith("cuda") and detect_device("auto") != "cuda":
         raise ConfigError(f"device {cfg.device!r} asked for but no CUDA GPU is visible; "
                           "use --device cpu or auto")
-    # The settings first: a user fixes a typo before installing what a backend needs.
+    # Order of the errors: the compiler that cannot run on this machine, then the settings
+    # (a typo is fixed before installing anything), then what quantization needs.
+    accelerators.check(cfg, device)
     validate_all = getattr(accelerators, "validate_all", None)
     notices = list(validate_all(cfg) if validate_all else
                    accelerators.get(cfg.compiler).validate_config(cfg))
     check_all = getattr(accelerators, "check_all", None)
-    (check_all or accelerators.check)(cfg, device)
+    if check_all is not None:
+        check_all(cfg, device)
     if cfg.python is not None:
         _check_interpreter(cfg.python)
     if cfg.extra_call_kwargs:

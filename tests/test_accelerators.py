@@ -225,6 +225,7 @@ class _FakeTorchao:
     def __init__(self, new_api: bool):
         self.new_api = new_api
         self.kept: list[tuple] = []  # (quantized component, fqn)
+        self.fail = False  # raise after changing the settings, as a torchao bug would
 
     def Int8DynamicActivationInt8WeightConfig(self):  # noqa: N802 (torchao's name)
         import dataclasses
@@ -240,10 +241,12 @@ class _FakeTorchao:
         import torch._inductor.config as inductor_config
 
         self.kept += [(module, fqn) for fqn, sub in module.named_modules() if filter_fn(sub, fqn)]
-        if getattr(config, "set_inductor_config", True):
+        if getattr(config, "set_inductor_config", True) or self.fail:
             inductor_config.coordinate_descent_tuning = True
             inductor_config.coordinate_descent_check_all_directions = True
             torch.set_float32_matmul_precision("high")
+        if self.fail:
+            raise RuntimeError("torchao broke")
 
 
 @pytest.fixture(params=["new-api", "old-api"])
@@ -311,6 +314,14 @@ def test_quantize_keeps_torchaos_coordinate_descent_tuning_off(fake_torchao):
     put_back = [e for e in events if isinstance(e, LogMessage) and "put back" in e.text]
     # The old API can only be undone (and says so); the new one is asked not to touch inductor.
     assert bool(put_back) == (not fake_torchao.new_api)
+    # A quantization that fails midway still leaves the settings as they were, and its own
+    # error is the one raised.
+    fake_torchao.fail = True
+    with pytest.raises(RuntimeError, match="torchao broke"):
+        quantize.apply(_pipe(), cfg(compiler="compile", quantize="int8dq"), events.append)
+    assert inductor_config.coordinate_descent_tuning is False
+    assert torch.get_float32_matmul_precision() == precision
+    fake_torchao.fail = False
     # Asked for: torchao's settings stay.
     quantize.apply(_pipe(), cfg(compiler="compile", quantize="int8dq", quantize_config={
         "coordinate_descent_tuning": True}), events.append)
@@ -345,6 +356,11 @@ def test_quantize_under_cudagraph_keeps_layers_outside_compiled_blocks(fake_torc
     quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq", compiler_config={
         "regional_blocks": ["BasicTransformerBlock"]}), lambda e: None)
     assert kept_under(pipe, ("BasicTransformerBlock",))
+    # A UNet that declares no repeated blocks has nothing to quantize inside the graph.
+    pipe = _pipe(declared=[])
+    with pytest.raises(AcceleratorUnavailableError, match="no compiled blocks to quantize"):
+        quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq",
+                                 compiler_config={"regional": True}), lambda e: None)
     # The time embedding's linears (outside every block) are quantized without cudagraph.
     fake_torchao.kept.clear()
     quantize.apply(_pipe(), cfg(compiler="compile", quantize="int8dq"), lambda e: None)

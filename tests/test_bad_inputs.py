@@ -107,6 +107,12 @@ def write(path: Path, text: str) -> str:
     (["--output-image", "no/such/folder/out.png"], "output_image folder does not exist"),
     (["--custom-pipeline", "lpw_stable_diffusion"], "--trust-remote-code"),
     (["--compiler", "cudagraph", "--device", "cpu"], "cannot run here"),
+    # Error order: a compiler this machine cannot run, then the settings, then missing
+    # packages (CI has no torchao: the settings error must still come first).
+    (["--compiler", "cudagraph", "--device", "cpu", "--quantize", "int8dq"],
+     "CUDA graphs need a CUDA GPU"),
+    (["--quantize", "int8dq", "--quantize-config", '{"min_features": -1}'],
+     "min_features must be an integer >= 0"),
     (["--device", "tpu"], "device must be one of"),
 ])
 def test_bad_run_flags(capsys, home, png, argv, message):

@@ -81,8 +81,11 @@ def test_export_ids_and_all_then_import_round_trip(history, tmp_path, capsys, mo
         [r.to_dict() for r in history.list()]
 
 
-def test_export_filters_imply_all_and_dash_writes_to_stdout(history, tmp_path, capsys):
+def test_export_filters_imply_all_and_dash_writes_to_stdout(history, tmp_path, capsys,
+                                                           monkeypatch):
     from engine.export import loads
+
+    monkeypatch.chdir(tmp_path)  # where a file named "-" would land
 
     assert cli(["export", "--model", "tiny-sd15", "-o", "-"]) == 0
     captured = capsys.readouterr()
@@ -153,23 +156,31 @@ def test_compare_shows_a_dash_for_missing_values_never_a_ratio(history, capsys):
     assert [c.strip() for c in recompiles.split("│")[2:5]] == ["0", "0", "–"]
 
 
-def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
-    """`diffbench history --json | head -1`: the reader leaves early; no traceback, the
-    shell's closed-pipe code (141)."""
+@pytest.mark.parametrize("output", ["flood", "one line", "rich"])
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path, output):
+    """`diffbench history --json | head -1`: the reader leaves early; no traceback, no
+    "Exception ignored" message, the shell's closed-pipe code (141) — for output that fills the
+    pipe while the command runs, for a line still in stdout's buffer when it returns (the usual
+    case without PYTHONUNBUFFERED), and for output through rich."""
     import subprocess
     import sys
 
     env = dict(os.environ, DIFFBENCH_HOME=str(tmp_path))
+    env.pop("PYTHONUNBUFFERED", None)
+    body = {"flood": "    while True: print('x' * 1000)\n",
+            "one line": "    print('x')\n",
+            "rich": "    from engine.commands._console import make_console\n"
+                    "    out = make_console()\n"
+                    "    for _ in range(1000): out.print('x' * 100)\n"}[output]
     code = ("import sys, engine.commands.history as h\n"
             "from engine.cli import main\n"
-            "def flood(args):\n"
-            "    while True: print('x' * 1000)\n"
-            "h.main = flood\n"
+            "def write(args):\n" + body +
+            "h.main = write\n"
             "sys.exit(main(['history']))\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env)
-    proc.stdout.readline()
-    proc.stdout.close()  # the reader goes away
-    _out, err = proc.communicate(timeout=60)
+    proc.stdout.close()  # the reader goes away before anything is read
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
     assert proc.returncode == 141, err.decode()
-    assert b"Traceback" not in err and b"BrokenPipeError" not in err
+    assert b"Traceback" not in err and b"BrokenPipe" not in err and b"ignored" not in err

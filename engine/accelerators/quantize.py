@@ -278,6 +278,10 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
     inside: "tuple[str, ...] | None" = None
     if settings["graphed"] and isinstance(getattr(pipe, "unet", None), torch.nn.Module):
         inside = _unet_block_prefixes(pipe.unet, settings["unet_blocks"])
+        if not inside and "unet" in settings["modules"]:
+            raise AcceleratorUnavailableError(
+                f"quantize under cudagraph: {type(pipe.unet).__name__} has no compiled blocks "
+                f"to quantize (it declares no repeated blocks; name them with regional_blocks)")
 
     def keep_in(component: str) -> Any:
         def keep(module: Any, fqn: str) -> bool:
@@ -290,7 +294,7 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
             return module.in_features * module.out_features >= min_features
         return keep
 
-    done = []
+    done, total = [], 0
     before = _tuning_state()
     try:
         for name in settings["modules"]:
@@ -301,12 +305,21 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
             count = sum(1 for fqn, sub in module.named_modules() if keep(sub, fqn))
             quantize_(module, config, filter_fn=keep)
             done.append(f"{name} ({count} linear layers)")
-    finally:
-        # Also after a failure: an in-process caller must not inherit torchao's settings.
-        restored = [] if tuning else restore_tuning(before)
-    if not tuning:
-        _fuse_int_mm_with_scale()
+            total += count
+    except BaseException:
+        # An in-process caller must not inherit torchao's settings, and the error that
+        # stopped the quantization is the one to report.
+        if not tuning:
+            try:
+                restore_tuning(before)
+            except Exception:  # pragma: no cover - setattr on a config module
+                pass
+        raise
+    restored = [] if tuning else restore_tuning(before)
     emit(LogMessage("info", f"torchao {settings['mode']}: quantized {', '.join(done) or 'nothing'}"))
+    if not tuning and settings["mode"] == "int8dq" and total and _fuse_int_mm_with_scale():
+        emit(LogMessage("info", "inductor: int8 matmuls fused with their scale "
+                                "(force_fuse_int_mm_with_mul, as torchao recommends)"))
     if restored:
         emit(LogMessage("info", f"put back inductor settings torchao had changed: "
                                 f"{', '.join(restored)} (coordinate-descent tuning makes the "
@@ -315,12 +328,14 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
     return pipe
 
 
-def _fuse_int_mm_with_scale() -> None:
+def _fuse_int_mm_with_scale() -> bool:
     """torchao's one recommendation that costs no compile time: fuse int8 matmuls with their
-    scale multiplication (inductor's force_fuse_int_mm_with_mul)."""
+    scale multiplication (inductor's force_fuse_int_mm_with_mul, process-wide). True if set."""
     try:
         import torch._inductor.config as inductor_config
     except Exception:  # no inductor: nothing to fuse
-        return
-    if hasattr(inductor_config, "force_fuse_int_mm_with_mul"):
-        inductor_config.force_fuse_int_mm_with_mul = True
+        return False
+    if not hasattr(inductor_config, "force_fuse_int_mm_with_mul"):
+        return False
+    inductor_config.force_fuse_int_mm_with_mul = True
+    return True

@@ -15,6 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 from rich.table import Table
 
 from engine import events as ev
+from engine.commands._console import make_console
 
 _PHASE_LABELS = {"load": "Load model", "accelerate": "Accelerate", "warmup": "Warmup",
                  "measure": "Measured call", "save": "Save"}
@@ -26,8 +27,8 @@ class RunView:
     def __init__(self, cfg: Any, console: Optional[Console] = None,
                  out: Optional[Console] = None) -> None:
         self.cfg = cfg
-        self.err = console or Console(stderr=True)
-        self.out = out or Console(highlight=False)
+        self.err = console or make_console(stderr=True)
+        self.out = out or make_console(highlight=False)
         self.progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
             MofNCompleteColumn(), TimeElapsedColumn(), console=self.err, transient=False)

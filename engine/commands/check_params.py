@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Print one verdict line per argument; exit 1 when any argument is ignored."""
-    from rich.console import Console
+    from engine.commands._console import make_console
     from rich.table import Table
 
     from engine.check_params import check_param, parse_value
@@ -55,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
         if len(values) != 2:
             raise ConfigError(f"--values wants two values A,B, got {args.values!r}")
     check_output_path(args.output)
-    err, out = Console(stderr=True), Console()
+    err, out = make_console(stderr=True), make_console()
     checks = []
     with err.status("loading") as status:
         def on_event(event: Any) -> None:

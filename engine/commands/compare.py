@@ -91,11 +91,11 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return 0
-    from rich.console import Console
+    from engine.commands._console import make_console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     table = Table(title=f"B / A   (A = {a.run_id} {a.status}, B = {b.run_id} {b.status})",
                   title_justify="left")
     table.add_column("metric")

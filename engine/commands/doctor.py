@@ -29,10 +29,10 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
-    from rich.console import Console
+    from engine.commands._console import make_console
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     env = Table(title="Environment", show_header=False, title_justify="left")
     env.add_column("what", style="bold")
     env.add_column("value", overflow="fold")

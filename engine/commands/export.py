@@ -28,8 +28,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Export; ConfigError (exit 2) for no ids, a bad path; RunNotFoundError for a bad id.
-    Filters (--model/--compiler/--status) select from every stored run, as --all does."""
+    """Export the runs to ``-o`` (``-`` = standard output, the count then goes to stderr).
+
+    Filters (--model/--compiler/--status) select from every stored run, as --all does.
+
+    Raises:
+        ConfigError (exit 2): no ids and no --all/filter, ids with --all or with filters, no
+            stored run matching, an unwritable path.
+        RunNotFoundError: an unknown or ambiguous id.
+    """
     import sys
 
     from engine.atomic import check_writable_target

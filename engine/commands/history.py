@@ -98,10 +98,10 @@ def peak_memory_gib(result: RunResult) -> Optional[float]:
 def print_runs(runs: list[RunResult], title: str = "Runs") -> None:
     """Print ``runs`` as a rich table (id, time, status, model, size, compiler, figures)."""
     from rich import box
-    from rich.console import Console
+    from engine.commands._console import make_console
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     if not runs:
         console.print("no runs stored yet; run one with: diffbench run")
         return

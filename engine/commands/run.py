@@ -147,10 +147,10 @@ def main(args: argparse.Namespace) -> int:
 
         from engine.commands._run_view import RunView
 
-        from rich.console import Console
+        from engine.commands._console import make_console
 
         # With --print-output stdout carries only the JSON; the table goes to stderr.
-        view = RunView(cfg, out=Console(stderr=True) if args.print_output else None)
+        view = RunView(cfg, out=make_console(stderr=True) if args.print_output else None)
         with view:
             result = _execute(cfg, view.on_event, in_process=args.in_process,
                               keep_image=not args.no_history, child=child,

@@ -194,15 +194,15 @@ class _Interrupts:
 def main(args: argparse.Namespace) -> int:
     """Run the sweep; print the table (stdout) and progress (stderr). Exit 0 when every cell
     finished, 1 when some failed, 130 when stopped early."""
-    from rich.console import Console
+    from engine.commands._console import make_console
     from rich.markup import escape
 
     from engine import sweep as sw
 
     sweep, rows, cols = build_sweep(args)
     sw.check_output_path(args.output)
-    out = Console()
-    err = Console(stderr=True)
+    out = make_console()
+    err = make_console(stderr=True)
     cells = sweep.cells()
     if args.dry_run:
         # the same checks as a real sweep: a bad cell is refused here too (exit 2)

@@ -58,7 +58,7 @@ def report_lines(result: Any) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     """Measure, print the fit and a text plot; write PNG/TOML when asked."""
-    from rich.console import Console
+    from engine.commands._console import make_console
 
     from engine import plot, throughput
     from engine.commands.sweep import config_from_flags
@@ -73,8 +73,8 @@ def main(args: argparse.Namespace) -> int:
     cfg = cfg.replace(steps=max(steps))
     check_output_path(args.output)
     check_output_path(args.png)
-    err = Console(stderr=True)
-    out = Console()
+    err = make_console(stderr=True)
+    out = make_console()
 
     with err.status("loading") as status:
         def on_event(event: Any) -> None:
