@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -202,6 +203,8 @@ class RunConfig:
                 raise ConfigError(f"extra_call_kwargs may not set {key!r}: diffbench sets it; "
                                   f"use {RESERVED_CALL_KWARGS[key]}")
         if self.timeout_s is not None and (not isinstance(self.timeout_s, (int, float))
+                                           or isinstance(self.timeout_s, bool)
+                                           or not math.isfinite(self.timeout_s)
                                            or self.timeout_s <= 0):
             raise ConfigError(f"timeout_s (--timeout) must be a positive number of seconds, "
                               f"got {self.timeout_s!r}")

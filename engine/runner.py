@@ -421,6 +421,9 @@ def _warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
     if watcher is not None:
         watcher.stop()
         metrics.compile_s = watcher.compile_s
+        if metrics.compile_s is not None and metrics.warmup_s is not None:
+            # The watcher's clock starts a moment before the warmup's: never more than it.
+            metrics.compile_s = min(metrics.compile_s, metrics.warmup_s)
     from engine import accelerators
 
     after = getattr(accelerators, "after_warmup", None)

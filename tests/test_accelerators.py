@@ -388,11 +388,17 @@ def test_compile_cache_dir_per_profile(tmp_path, monkeypatch):
     run = cfg(compiler="compile", profile="profiles/My Profile.toml")
     state = compile_cache.prepare(run, events.append)
     assert state.state == "cold"
-    assert state.directory == str(tmp_path / "compile" / "My_Profile")
+    key = "My_Profile__tiny-sd15__compile"
+    assert state.directory == str(tmp_path / "compile" / key)
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"].startswith(state.directory)
-    # Anything cached there makes the next run warm.
-    (tmp_path / "compile" / "My_Profile" / "inductor" / "entry").write_text("x")
+    # Anything cached there makes the next run warm...
+    (tmp_path / "compile" / key / "inductor" / "entry").write_text("x")
     assert compile_cache.prepare(run, events.append).state == "warm"
+    # ...but not another model's or another compiler's run under the same profile.
+    for other in (RunConfig(model="tiny-sdxl", compiler="compile",
+                            profile="profiles/My Profile.toml"),
+                  cfg(compiler="cudagraph", profile="profiles/My Profile.toml")):
+        assert compile_cache.prepare(other, events.append).state == "cold"
     explicit = compile_cache.cache_dir(cfg(compile_cache_dir=str(tmp_path / "mine")))
     assert explicit == str(tmp_path / "mine")
 

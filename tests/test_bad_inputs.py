@@ -102,6 +102,7 @@ def write(path: Path, text: str) -> str:
     (["--model", "no-such/model-anywhere"], "no-such/model-anywhere"),
     (["--input-image", "missing.png"], "input_image not found: missing.png"),
     (["--timeout", "-5"], "timeout_s (--timeout) must be a positive number"),
+    (["--timeout", "nan"], "timeout_s (--timeout) must be a positive number"),
     (["--strength", "1.5", "--input-image", "{png}"], "strength must be a number in (0, 1]"),
     (["--steps", "1", "--strength", "0.5", "--input-image", "{png}"], "0 denoising steps"),
     (["--output-image", "no/such/folder/out.png"], "output_image folder does not exist"),

@@ -346,3 +346,24 @@ def test_the_parent_compares_when_the_child_did_not(home, capsys, monkeypatch):
     [exported] = read_toml(home / "r.toml")
     assert exported.metrics.baseline_run_id == "base00000001"
     assert exported.metrics.psnr_db == pytest.approx(46.88, abs=0.01)
+
+
+def test_a_reader_that_leaves_early_costs_no_results(home):
+    """`diffbench run ... --export r.toml | true`: stdout is gone before the summary is
+    printed; the run is still in the history and its export written (stored before printing),
+    and the command ends quietly with the closed-pipe code."""
+    env = dict(os.environ, DIFFBENCH_WORKER_RUN="test_worker_fakes:run", FAKE_STEPS="3",
+               PYTHONPATH=os.pathsep.join([str(TESTS), str(ROOT)]))
+    env.pop("PYTHONUNBUFFERED", None)
+    code = ("import sys; from engine.cli import main\n"
+            "sys.exit(main(['run', '--model', 'tiny-sd15', '--steps', '3', "
+            "'--export', 'r.toml']))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=home)
+    proc.stdout.close()  # the reader leaves before anything is printed
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert proc.returncode == 141, err.decode()
+    assert b"Traceback" not in err
+    assert History().count() == 1
+    assert [r.status for r in read_toml(home / "r.toml")] == ["finished"]

@@ -120,6 +120,7 @@ def test_compile_covers_the_controlnet():
                 and e.text.startswith("torch.compile")]
     assert compiled and "ControlNet" in compiled[0]
     assert result.metrics.recompiles == 0
+    assert 0 < result.metrics.compile_s <= result.metrics.warmup_s  # a part of the warmup
 
 
 def test_cli_controlnet_flag(tmp_path, monkeypatch, capsys):

@@ -98,6 +98,19 @@ def test_export_filters_imply_all_and_dash_writes_to_stdout(history, tmp_path, c
     assert "with ids, leave them out" in capsys.readouterr().err
 
 
+def test_import_reads_standard_input_as_export_writes_it(history, tmp_path, capsys,
+                                                         monkeypatch):
+    import io
+
+    assert cli(["export", "--all", "-o", "-"]) == 0
+    text = capsys.readouterr().out
+    monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path / "other"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    assert cli(["history", "--import", "-"]) == 0
+    assert "imported 3 new runs from -" in capsys.readouterr().out
+    assert History().count() == 3
+
+
 def test_delete_and_reset(history, capsys):
     assert cli(["history", "--delete", "cccc"]) == 0
     assert history.count() == 2

@@ -17,9 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_cache_dir_config_field_wins_over_env(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFBENCH_CACHE_DIR", str(tmp_path / "env-root"))
-    assert cache_dir(RunConfig()) == str(tmp_path / "env-root" / "compile" / "tiny-sd15")
-    assert cache_dir(RunConfig(profile="sdxl-fast")) == \
-        str(tmp_path / "env-root" / "compile" / "sdxl-fast")
+    assert cache_dir(RunConfig()) == \
+        str(tmp_path / "env-root" / "compile" / "tiny-sd15__none")
+    assert cache_dir(RunConfig(profile="sdxl-fast", compiler="compile")) == \
+        str(tmp_path / "env-root" / "compile" / "sdxl-fast__tiny-sd15__compile")
     mine = tmp_path / "mine"
     assert cache_dir(RunConfig(compile_cache_dir=str(mine))) == str(mine)
 

@@ -130,3 +130,23 @@ def test_first_ctrl_c_stops_after_the_cell_second_cancels_it():
         os.kill(os.getpid(), signal.SIGINT)
         assert interrupts.cancel.is_set()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_cli_sweep_writes_its_file_before_printing(tmp_path, monkeypatch):
+    """`diffbench sweep ... -o s.toml | head`: printing the table fails on the closed pipe;
+    the sweep's file is already written and the command ends with the closed-pipe code."""
+    import engine.commands.sweep as sweep_command
+
+    def closed_pipe(*args, **kwargs):
+        raise BrokenPipeError
+
+    monkeypatch.setattr(sweep_command, "render_table", closed_pipe)
+    # The CLI's own closed-pipe exit would point this process's stdout at devnull.
+    monkeypatch.setattr("engine.cli._closed_pipe", lambda: 141)
+    out = tmp_path / "s.toml"
+    assert cli_main(["sweep", "--model", "tiny-sd15", "--steps", "2", "--warmups", "0",
+                     "--device", "cpu", "--grid", "size=32", "--in-process",
+                     "-o", str(out)]) == 141
+    import tomllib
+
+    assert [c["status"] for c in tomllib.loads(out.read_text())["cells"]] == ["finished"]

@@ -10,7 +10,9 @@ Two layers, both torch's own:
   warmup and hot-loaded before the next run's compile. Older torch skips this layer.
 
 The directory is ``cfg.compile_cache_dir`` when given, else ``$DIFFBENCH_CACHE_DIR/compile/<key>``,
-else ``<user cache dir>/diffbench/compile/<key>`` where key is the profile (or model) name.
+else ``<user cache dir>/diffbench/compile/<key>``, where key names the profile (if any), the
+model and the compiler: a profile such as ``lossless-fast`` serves many models, and "warm"
+should mean this model's pipeline was compiled by this backend before.
 """
 
 from __future__ import annotations
@@ -38,12 +40,23 @@ class CacheState:
     artifacts_loaded: bool = False
 
 
+def _safe(raw: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw).strip("_")
+
+
 def cache_key(cfg: "RunConfig") -> str:
-    """A file-name-safe key: the profile name (or file stem), else the model name."""
-    raw = cfg.profile or cfg.model
-    raw = os.path.splitext(os.path.basename(raw.rstrip("/\\")))[0] if os.sep in raw or \
-        raw.endswith(".toml") else raw
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw).strip("_") or "default"
+    """A file-name-safe key "[<profile>__]<model>__<compiler>" (a profile path gives its file
+    stem; a model folder its name)."""
+    parts = []
+    if cfg.profile:
+        profile = cfg.profile
+        if os.sep in profile or profile.endswith(".toml"):
+            profile = os.path.splitext(os.path.basename(profile.rstrip("/\\")))[0]
+        parts.append(_safe(profile))
+    parts.append(_safe(os.path.basename(cfg.model.rstrip("/\\")) if os.sep in cfg.model
+                       and os.path.isdir(cfg.model) else cfg.model))
+    parts.append(_safe(cfg.compiler))
+    return "__".join(part for part in parts if part) or "default"
 
 
 def cache_dir(cfg: "RunConfig") -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Optional
 
 from engine.result import STATUSES, RunResult
@@ -22,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the runs as JSON lines")
     parser.add_argument("--delete", metavar="ID", help="delete the run with this id (prefix ok)")
     parser.add_argument("--import", dest="import_file", metavar="FILE.toml",
-                        help="add the runs of a diffbench TOML export to the history")
+                        help="add the runs of a diffbench TOML export to the history "
+                             "(- reads standard input)")
     parser.add_argument("--reset", action="store_true",
                         help="move the database aside (to <file>.bak-<time>) and start empty")
     parser.add_argument("--path", action="store_true", help="print the database path")
@@ -62,7 +64,12 @@ def main(args: argparse.Namespace) -> int:
 
         from engine.history import RunNotFoundError
 
-        results = read_toml(args.import_file)
+        if args.import_file == "-":  # as `diffbench export -o -` writes
+            from engine.export import loads
+
+            results = loads(sys.stdin.buffer.read(), "standard input")
+        else:
+            results = read_toml(args.import_file)
         known = 0
         for result in results:
             try:

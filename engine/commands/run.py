@@ -162,9 +162,8 @@ def main(args: argparse.Namespace) -> int:
     if history is not None and result.status == "finished" and \
             not getattr(result, "baseline_checked", False):  # else the child compared already
         _attach_baseline(result, history, view)
-    view.print_summary(result)
-    if args.print_output:
-        print(json.dumps(result.to_dict(), default=str))
+    # Store first, print last: a reader of stdout that left early (| head) must not cost the
+    # run its history row or its export.
     _export(result, args.export, view)
     if history is not None:
         from engine.errors import DiffbenchError
@@ -173,6 +172,9 @@ def main(args: argparse.Namespace) -> int:
             history.add(result)
         except DiffbenchError as exc:
             view.warn(f"history not updated: {exc}")
+    view.print_summary(result)
+    if args.print_output:
+        print(json.dumps(result.to_dict(), default=str))
     return {"finished": 0, "cancelled": 130}.get(result.status, 1)
 
 

@@ -243,13 +243,15 @@ def main(args: argparse.Namespace) -> int:
         from engine.multi_device import shutdown_ray
 
         shutdown_ray()
+    # The file first: a reader of stdout that left early (| head) must not cost the results.
+    path = sw.write_toml(args.output, sw.to_toml_dict(sweep, outcomes, rows, cols)) \
+        if args.output else None
     out.print(render_table(sweep, outcomes, rows, cols, args.metric))
     for row in sw.summarise(sweep, outcomes):
         if row["status"] in ("failed", "cancelled"):
             out.print(f"[red]{row['status']}[/] {escape(row['key'])}: "
                       f"{escape(row.get('error') or '')}", highlight=False, soft_wrap=True)
-    if args.output:
-        path = sw.write_toml(args.output, sw.to_toml_dict(sweep, outcomes, rows, cols))
+    if path:
         err.print(f"wrote {path}", highlight=False)
     pending = [o for o in outcomes if o.result is None]
     if pending or interrupts.stop.is_set() and any(o.status == "cancelled" for o in outcomes):
