@@ -83,17 +83,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _closed_pipe() -> int:
-    """The reader of our output went away (``diffbench history --json | head -1``): exit
-    quietly as other command-line tools do. Python's documented recipe (library "signal",
-    note on SIGPIPE): point stdout at devnull so the interpreter's final flush cannot raise
-    again. Returns 141 (128 + SIGPIPE), the shell's code for a closed pipe."""
+    """The reader of our output went away (``diffbench history --json | head -1``, or
+    ``2>&1 | head -c1``): exit quietly as other command-line tools do. Python's documented
+    recipe (library "signal", note on SIGPIPE): a stream whose flush fails is pointed at
+    devnull, so the interpreter's final flush cannot raise again (which would exit 120 with an
+    "Exception ignored" message). Returns 141 (128 + SIGPIPE), the shell's code for a closed
+    pipe."""
     import os
 
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # stdout already closed or not a real file
-        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError):  # not a real file
+                pass
+        except (AttributeError, OSError, ValueError):  # no stream, or already closed
+            pass
     return 141
 
 

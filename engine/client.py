@@ -346,7 +346,7 @@ class _ChildRun:
             return
         if self.timeout_s is not None and self.failure is None and \
                 now - started > self.timeout_s and self.proc.poll() is None:
-            self.failure = (f"timed out after {self.timeout_s:g} s (--timeout); the child was "
+            self.failure = (f"timed out after {self.timeout_s:g} s (--timeout / timeout_s); the child was "
                             f"stopped")
             self._signal(signal.SIGTERM)
             self.term_sent_at = now

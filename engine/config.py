@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -61,6 +62,8 @@ RESERVED_CALL_KWARGS = {
 
 #: Largest height/width accepted (pixels); beyond this a UNet run is not a benchmark.
 MAX_SIZE = 8192
+#: Longest --timeout: threading.Timer's limit (threading.TIMEOUT_MAX, about 292 years).
+MAX_TIMEOUT_S = threading.TIMEOUT_MAX
 MAX_STEPS = 10_000
 MAX_BATCH = 64
 MAX_WARMUPS = 100
@@ -205,9 +208,9 @@ class RunConfig:
         if self.timeout_s is not None and (not isinstance(self.timeout_s, (int, float))
                                            or isinstance(self.timeout_s, bool)
                                            or not math.isfinite(self.timeout_s)
-                                           or self.timeout_s <= 0):
-            raise ConfigError(f"timeout_s (--timeout) must be a positive number of seconds, "
-                              f"got {self.timeout_s!r}")
+                                           or not 0 < self.timeout_s <= MAX_TIMEOUT_S):
+            raise ConfigError(f"timeout_s (--timeout) must be a positive, finite number of "
+                              f"seconds (at most {MAX_TIMEOUT_S:g}), got {self.timeout_s!r}")
         if self.task in ("i2i", "pix2pix"):
             if self.input_image is None:
                 raise ConfigError(f"task {self.task} needs an input image (--input-image)")

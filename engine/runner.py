@@ -319,7 +319,7 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
 
     ``timeout_s`` (seconds; callers pass cfg.timeout_s for in-process runs, the child worker
     leaves it to its parent) stops the run at the next step or call boundary once passed; the
-    result is then "failed" with "timed out after N s (--timeout); the run was stopped" (the
+    result is then "failed" with "timed out after N s (--timeout / timeout_s); the run was stopped" (the
     wording of engine.client for child runs).
 
     In-process runs also set ``result.image`` (the measured call's first PIL image; not a
@@ -365,7 +365,7 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
     except RunCancelled:
         if deadline.expired.is_set():
             result.status = "failed"
-            result.error = (f"timed out after {timeout_s:g} s (--timeout) during {phase[0]}; "
+            result.error = (f"timed out after {timeout_s:g} s (--timeout / timeout_s) during {phase[0]}; "
                             "the run was stopped")
         else:
             result.status = "cancelled"

@@ -356,6 +356,11 @@ def test_quantize_under_cudagraph_keeps_layers_outside_compiled_blocks(fake_torc
     quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq", compiler_config={
         "regional_blocks": ["BasicTransformerBlock"]}), lambda e: None)
     assert kept_under(pipe, ("BasicTransformerBlock",))
+    # A typo in regional_blocks: the compiler's message, with the close name.
+    with pytest.raises(AcceleratorUnavailableError, match="has no ResnetBlok2D modules "
+                                                          r"\(did you mean ResnetBlock2D"):
+        quantize.apply(_pipe(), cfg(compiler="cudagraph", quantize="int8dq", compiler_config={
+            "regional_blocks": ["ResnetBlok2D"]}), lambda e: None)
     # A UNet that declares no repeated blocks has nothing to quantize inside the graph.
     pipe = _pipe(declared=[])
     with pytest.raises(AcceleratorUnavailableError, match="no compiled blocks to quantize"):

@@ -179,7 +179,7 @@ def test_timeout_is_honoured_in_process(home, capsys):
                 "64", "--warmups", "0", "--in-process", "--timeout", "0.5", "--no-history"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "diffbench: run failed: timed out after 0.5 s (--timeout)" in err
+    assert "diffbench: run failed: timed out after 0.5 s (--timeout / timeout_s)" in err
 
 
 # ------------------------------------------------------------------ the child started early
@@ -348,10 +348,12 @@ def test_the_parent_compares_when_the_child_did_not(home, capsys, monkeypatch):
     assert exported.metrics.psnr_db == pytest.approx(46.88, abs=0.01)
 
 
-def test_a_reader_that_leaves_early_costs_no_results(home):
-    """`diffbench run ... --export r.toml | true`: stdout is gone before the summary is
-    printed; the run is still in the history and its export written (stored before printing),
-    and the command ends quietly with the closed-pipe code."""
+@pytest.mark.parametrize("stderr", ["own", "same pipe"])
+def test_a_reader_that_leaves_early_costs_no_results(home, stderr):
+    """`diffbench run ... --export r.toml | true` (and `2>&1 | head -c1`: progress on the
+    closed pipe too): stdout is gone before the summary is printed; the run is still in the
+    history and its export written (stored before printing), and the command ends quietly
+    with the closed-pipe code."""
     env = dict(os.environ, DIFFBENCH_WORKER_RUN="test_worker_fakes:run", FAKE_STEPS="3",
                PYTHONPATH=os.pathsep.join([str(TESTS), str(ROOT)]))
     env.pop("PYTHONUNBUFFERED", None)
@@ -359,9 +361,10 @@ def test_a_reader_that_leaves_early_costs_no_results(home):
             "sys.exit(main(['run', '--model', 'tiny-sd15', '--steps', '3', "
             "'--export', 'r.toml']))\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, cwd=home)
+                            stderr=subprocess.PIPE if stderr == "own" else subprocess.STDOUT,
+                            env=env, cwd=home)
     proc.stdout.close()  # the reader leaves before anything is printed
-    err = proc.stderr.read()
+    err = proc.stderr.read() if proc.stderr else b""
     proc.wait(timeout=120)
     assert proc.returncode == 141, err.decode()
     assert b"Traceback" not in err

@@ -107,8 +107,18 @@ def test_import_reads_standard_input_as_export_writes_it(history, tmp_path, caps
     monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path / "other"))
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
     assert cli(["history", "--import", "-"]) == 0
-    assert "imported 3 new runs from -" in capsys.readouterr().out
+    assert "imported 3 new runs from standard input" in capsys.readouterr().out
     assert History().count() == 3
+    # Nothing piped in: a terminal (would wait for typing) or no stdin at all.
+    for stdin in (None, _Terminal()):
+        monkeypatch.setattr("sys.stdin", stdin)
+        assert cli(["history", "--import", "-"]) == 2
+        assert "pipe one in" in capsys.readouterr().err
+
+
+class _Terminal:
+    def isatty(self):
+        return True
 
 
 def test_delete_and_reset(history, capsys):

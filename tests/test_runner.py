@@ -164,7 +164,7 @@ def test_timeout_stops_an_in_process_run():
     result = run(RunConfig(model="tiny-sd15", steps=400, height=64, width=64, warmups=0),
                  events.append, timeout_s=0.5)
     assert result.status == "failed"
-    assert result.error.startswith("timed out after 0.5 s (--timeout) during ")
+    assert result.error.startswith("timed out after 0.5 s (--timeout / timeout_s) during ")
     assert isinstance(events[-1], ev.RunFailed) and events[-1].status == "failed"
 
 

@@ -132,6 +132,24 @@ def test_first_ctrl_c_stops_after_the_cell_second_cancels_it():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_cli_sweep_that_cannot_write_its_file_still_prints_the_table(tmp_path, capsys,
+                                                                    monkeypatch):
+    from engine import sweep as sweep_module
+    from engine.errors import ConfigError
+
+    def full_disk(path, data):
+        raise ConfigError(f"cannot write {path}: no space left on device")
+
+    monkeypatch.setattr(sweep_module, "write_toml", full_disk)
+    assert cli_main(["sweep", "--model", "tiny-sd15", "--steps", "2", "--warmups", "0",
+                     "--device", "cpu", "--grid", "size=32", "--in-process",
+                     "-o", str(tmp_path / "s.toml")]) == 2
+    captured = capsys.readouterr()
+    assert "it/s" in captured.out  # the table came first
+    assert "no space left on device" in captured.err
+    assert len(History().list()) == 1  # the cell's run is kept
+
+
 def test_cli_sweep_writes_its_file_before_printing(tmp_path, monkeypatch):
     """`diffbench sweep ... -o s.toml | head`: printing the table fails on the closed pipe;
     the sweep's file is already written and the command ends with the closed-pipe code."""

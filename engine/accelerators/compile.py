@@ -88,6 +88,24 @@ def _raise_recompile_limit(limit: int) -> None:
             setattr(dynamo_config, knob, limit)
 
 
+def check_blocks(unet: Any, blocks: "tuple[str, ...]") -> None:
+    """Raise unless ``unet`` has modules of every class in ``blocks`` (``regional_blocks``).
+
+    Raises:
+        AcceleratorUnavailableError: one line naming the missing classes and close names.
+    """
+    present = {type(module).__name__ for module in unet.modules()}
+    missing = [name for name in blocks if name not in present]
+    if missing:
+        import difflib
+
+        hints = list(dict.fromkeys(hint for name in missing  # closest first
+                                   for hint in difflib.get_close_matches(name, present, n=2)))
+        raise AcceleratorUnavailableError(
+            f"regional_blocks: {type(unet).__name__} has no {', '.join(missing)} modules"
+            + (f" (did you mean {', '.join(hints)}?)" if hints else ""))
+
+
 def compile_unet_regional(unet: Any, kwargs: dict,
                           blocks: "tuple[str, ...] | None" = None) -> int:
     """Compile only the UNet's repeated blocks in place; the number of modules compiled.
@@ -106,16 +124,7 @@ def compile_unet_regional(unet: Any, kwargs: dict,
             or no module of the named classes exists (the message suggests close names).
     """
     if blocks is not None:
-        present = {type(module).__name__ for module in unet.modules()}
-        missing = [name for name in blocks if name not in present]
-        if missing:
-            import difflib
-
-            hints = sorted({hint for name in missing
-                            for hint in difflib.get_close_matches(name, present, n=2)})
-            raise AcceleratorUnavailableError(
-                f"regional_blocks: {type(unet).__name__} has no {', '.join(missing)} modules"
-                + (f" (did you mean {', '.join(hints)}?)" if hints else ""))
+        check_blocks(unet, blocks)
         _raise_recompile_limit(REGIONAL_RECOMPILE_LIMIT)
         targets = [module for module in unet.modules() if type(module).__name__ in blocks]
         for module in targets:

@@ -277,6 +277,10 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
     ignores, min_features = settings["ignores"], settings["min_features"]
     inside: "tuple[str, ...] | None" = None
     if settings["graphed"] and isinstance(getattr(pipe, "unet", None), torch.nn.Module):
+        if settings["unet_blocks"] is not None:
+            from engine.accelerators.compile import check_blocks
+
+            check_blocks(pipe.unet, settings["unet_blocks"])  # the compiler's own message
         inside = _unet_block_prefixes(pipe.unet, settings["unet_blocks"])
         if not inside and "unet" in settings["modules"]:
             raise AcceleratorUnavailableError(

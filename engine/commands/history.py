@@ -67,6 +67,11 @@ def main(args: argparse.Namespace) -> int:
         if args.import_file == "-":  # as `diffbench export -o -` writes
             from engine.export import loads
 
+            from engine.errors import ConfigError
+
+            if sys.stdin is None or sys.stdin.isatty():
+                raise ConfigError("--import - reads an export from standard input; pipe one "
+                                  "in: diffbench export ... -o - | diffbench history --import -")
             results = loads(sys.stdin.buffer.read(), "standard input")
         else:
             results = read_toml(args.import_file)
@@ -78,7 +83,8 @@ def main(args: argparse.Namespace) -> int:
                 pass
         history.add_many(results)
         added = len(results) - known
-        line = f"imported {added} new run{'s' if added != 1 else ''} from {args.import_file}"
+        source = "standard input" if args.import_file == "-" else args.import_file
+        line = f"imported {added} new run{'s' if added != 1 else ''} from {source}"
         if known:
             line += f"; {known} already in the history (updated from the file)"
         print(line)

@@ -7,7 +7,7 @@ text_to_image.py) so its commands work with `diffbench run` in place of
 Order of work (nothing is half-written on bad input): validate flags -> RunConfig -> start
 the child process (default; it imports torch and diffusers while this one checks) ->
 preflight (model source, input image, compiler availability) -> check the export target ->
-run (in that child, or --in-process in this one) -> print the table -> export -> history.
+run (in that child, or --in-process in this one) -> export -> history -> print the table.
 When a check fails the waiting child is killed before the one-line error (exit 2).
 """
 
@@ -66,7 +66,8 @@ _CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
      "with nexfort)"),
     ("--timeout", "timeout_s", float, "stop the run after this many seconds"),
     ("--compile-cache-dir", "compile_cache_dir", str, "compile cache folder for this run "
-     "(default: $DIFFBENCH_CACHE_DIR/compile/<profile or model>, else the user cache dir)"),
+     "(default: $DIFFBENCH_CACHE_DIR/compile/[<profile>__]<model>__<compiler>, else the "
+     "user cache dir)"),
 ]
 
 

@@ -244,13 +244,22 @@ def main(args: argparse.Namespace) -> int:
 
         shutdown_ray()
     # The file first: a reader of stdout that left early (| head) must not cost the results.
-    path = sw.write_toml(args.output, sw.to_toml_dict(sweep, outcomes, rows, cols)) \
-        if args.output else None
+    # A file that cannot be written is reported after the table (the runs are in the history).
+    from engine.errors import DiffbenchError
+
+    path, write_error = None, None
+    if args.output:
+        try:
+            path = sw.write_toml(args.output, sw.to_toml_dict(sweep, outcomes, rows, cols))
+        except DiffbenchError as exc:
+            write_error = exc
     out.print(render_table(sweep, outcomes, rows, cols, args.metric))
     for row in sw.summarise(sweep, outcomes):
         if row["status"] in ("failed", "cancelled"):
             out.print(f"[red]{row['status']}[/] {escape(row['key'])}: "
                       f"{escape(row.get('error') or '')}", highlight=False, soft_wrap=True)
+    if write_error is not None:
+        raise write_error
     if path:
         err.print(f"wrote {path}", highlight=False)
     pending = [o for o in outcomes if o.result is None]
