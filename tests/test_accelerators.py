@@ -404,6 +404,13 @@ def test_compile_cache_dir_per_profile(tmp_path, monkeypatch):
                             profile="profiles/My Profile.toml"),
                   cfg(compiler="cudagraph", profile="profiles/My Profile.toml")):
         assert compile_cache.prepare(other, events.append).state == "cold"
+    # A local model folder gives its name; a very long key stays a valid file name.
+    folder = tmp_path / "my model"
+    folder.mkdir()
+    assert compile_cache.cache_key(RunConfig(model=str(folder))) == "my_model__none"
+    long_key = compile_cache.cache_key(RunConfig(model="o/" + "m" * 300))
+    assert len(long_key) <= 120 and long_key.startswith("o_mmm")
+    assert long_key != compile_cache.cache_key(RunConfig(model="o/" + "m" * 301))
     explicit = compile_cache.cache_dir(cfg(compile_cache_dir=str(tmp_path / "mine")))
     assert explicit == str(tmp_path / "mine")
 

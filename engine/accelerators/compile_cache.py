@@ -53,10 +53,16 @@ def cache_key(cfg: "RunConfig") -> str:
         if os.sep in profile or profile.endswith(".toml"):
             profile = os.path.splitext(os.path.basename(profile.rstrip("/\\")))[0]
         parts.append(_safe(profile))
-    parts.append(_safe(os.path.basename(cfg.model.rstrip("/\\")) if os.sep in cfg.model
-                       and os.path.isdir(cfg.model) else cfg.model))
+    # A local folder or file gives its name (a hub id "owner/name" is kept whole).
+    model = cfg.model.rstrip("/\\")
+    parts.append(_safe(os.path.basename(model) if os.path.exists(model) else model))
     parts.append(_safe(cfg.compiler))
-    return "__".join(part for part in parts if part) or "default"
+    key = "__".join(part for part in parts if part) or "default"
+    if len(key) > 120:  # file names stop at 255 bytes; keep it readable and unique
+        import hashlib
+
+        key = f"{key[:100]}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+    return key
 
 
 def cache_dir(cfg: "RunConfig") -> str:
