@@ -182,19 +182,18 @@ def _count_flops(pipe: Any, inputs: tuple) -> Optional[float]:
     return float(counter.get_total_flops())
 
 
-def _profile(pipe: Any, inputs: tuple, path: str, label: str) -> None:
-    """Append the top CUDA kernels of one UNet step (torch.profiler) to ``path``."""
+def profile_call(call: Any, path: str, label: str) -> float:
+    """Profile one ``call()`` (after two warm ones) with torch.profiler; append its top CUDA
+    kernels to ``path`` and return its GPU kernel time in ms (nan without CUDA events)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    sample, timestep, kwargs = inputs
-    with torch.inference_mode():
-        for _ in range(2):
-            pipe.unet(sample, timestep, return_dict=False, **kwargs)
+    for _ in range(2):
+        call()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        call()
         torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            pipe.unet(sample, timestep, return_dict=False, **kwargs)
-            torch.cuda.synchronize()
     events = prof.key_averages()
     key = "device_time_total" if hasattr(events[0], "device_time_total") else "cuda_time_total"
     table = events.table(sort_by=key, row_limit=18, max_name_column_width=60)
@@ -207,8 +206,19 @@ def _profile(pipe: Any, inputs: tuple, path: str, label: str) -> None:
         total_cuda = float("nan")
     cpu_total = max((e.cpu_time_total for e in events), default=0) / 1000.0
     with open(path, "a") as handle:
-        handle.write(f"\n=== {label}: one UNet step; GPU kernel time {total_cuda:.1f} ms, "
-                     f"host time of the step {cpu_total:.1f} ms ===\n{table}\n")
+        handle.write(f"\n=== {label}: GPU kernel time {total_cuda:.1f} ms, "
+                     f"host time {cpu_total:.1f} ms ===\n{table}\n")
+    return total_cuda
+
+
+def _profile(pipe: Any, inputs: tuple, path: str, label: str) -> None:
+    """Append the top CUDA kernels of one UNet step (torch.profiler) to ``path``."""
+    import torch
+
+    sample, timestep, kwargs = inputs
+    with torch.inference_mode():
+        profile_call(lambda: pipe.unet(sample, timestep, return_dict=False, **kwargs),
+                     path, f"{label}: one UNet step")
 
 
 def _overhead(pipe: Any, cfg: Any, prepared: Any) -> dict:

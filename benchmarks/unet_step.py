@@ -81,36 +81,6 @@ def _time_ms(call: Any, warm: int = 3, runs: int = 20) -> float:
     return times[len(times) // 2]
 
 
-def _gpu_ms(call: Any, label: str, path: str) -> float:
-    """Kernel time of one ``call()`` (torch.profiler); appends the top kernels to ``path``."""
-    from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
-
-    call()
-    _sync()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        call()
-        _sync()
-    events = prof.key_averages()
-    total = sum(getattr(e, "self_device_time_total", 0) for e in events
-                if getattr(e, "device_type", None) == DeviceType.CUDA) / 1000.0
-    with open(path, "a") as handle:
-        handle.write(f"\n=== {label}: GPU kernel time {total:.1f} ms ===\n")
-        handle.write(events.table(sort_by="self_device_time_total", row_limit=22,
-                                  max_name_column_width=70) + "\n")
-    return total
-
-
-def _compile_blocks(unet: Any, classes: tuple, kwargs: dict) -> int:
-    """Compile every submodule whose class name is in ``classes`` in place; the count."""
-    count = 0
-    for module in unet.modules():
-        if type(module).__name__ in classes:
-            module.compile(**kwargs)
-            count += 1
-    return count
-
-
 def _block_classes(name: str) -> tuple[str, ...]:
     return ("BasicTransformerBlock", "ResnetBlock2D") if "resnets" in name.split("-") else \
         ("BasicTransformerBlock",)
@@ -140,8 +110,8 @@ def _prepare_unet(name: str, unet: Any, emit: Any) -> Any:
     """Apply candidate ``name`` (all but quantization) to ``unet``; return the callable the
     step goes through."""
     import torch
-    import torch._dynamo.config as dynamo_config
 
+    from engine.accelerators.compile import compile_unet_regional
     from engine.accelerators.cudagraph import GraphedForward
 
     parts = name.split("-")
@@ -153,14 +123,9 @@ def _prepare_unet(name: str, unet: Any, emit: Any) -> Any:
     if parts[0] == "regional":
         classes = _block_classes(name)
         if "resnets" in parts:
-            # Each ResnetBlock2D shape compiles once (static shapes): raise the recompile cap.
-            from engine.accelerators.compile import REGIONAL_RECOMPILE_LIMIT
-
-            for knob in ("recompile_limit", "cache_size_limit"):
-                if hasattr(dynamo_config, knob):
-                    setattr(dynamo_config, knob, REGIONAL_RECOMPILE_LIMIT)
-            kwargs["dynamic"] = False
-        emit(f"compiled {_compile_blocks(unet, classes, kwargs)} blocks of {classes}")
+            kwargs["dynamic"] = False  # each ResnetBlock2D shape compiles once, static
+        # As --compiler cudagraph with regional_blocks does (also raises the recompile cap).
+        emit(f"compiled {compile_unet_regional(unet, kwargs, classes)} blocks of {classes}")
     elif parts[0] == "full":
         unet.compile(**kwargs)  # compiles the module's __call__, not .forward
     if parts[0] == "eager":
@@ -197,7 +162,9 @@ def _unet_child(spec: dict, emit: Any) -> dict:
         out["ms_per_step"] = _time_ms(step)
         result = step().float().cpu()
         if spec.get("profile"):
-            out["gpu_ms"] = _gpu_ms(step, f"{name} @{size}", spec["profile_path"])
+            from benchmarks.accelerators import profile_call
+
+            out["gpu_ms"] = profile_call(step, spec["profile_path"], f"{name} @{size}")
     del first
     if name == "eager":
         torch.save(result, ref_path)

@@ -76,12 +76,8 @@ def preflight(cfg: RunConfig) -> Preflight:
     # Order of the errors: the compiler that cannot run on this machine, then the settings
     # (a typo is fixed before installing anything), then what quantization needs.
     accelerators.check(cfg, device)
-    validate_all = getattr(accelerators, "validate_all", None)
-    notices = list(validate_all(cfg) if validate_all else
-                   accelerators.get(cfg.compiler).validate_config(cfg))
-    check_all = getattr(accelerators, "check_all", None)
-    if check_all is not None:
-        check_all(cfg, device)
+    notices = list(accelerators.validate_all(cfg))
+    accelerators.check_quantize(cfg, device)
     if cfg.python is not None:
         _check_interpreter(cfg.python)
     if cfg.extra_call_kwargs:

@@ -40,3 +40,25 @@ def input_png(tmp_path_factory: pytest.TempPathFactory) -> str:
     image.putdata([(x * 2, y * 3, (x + y) % 256) for y in range(80) for x in range(96)])
     image.save(path)
     return str(path)
+
+
+@pytest.fixture
+def run_with_closed_stdout():
+    """``run(code, env, cwd=None, stderr_too=False) -> (exit code, stderr bytes)``: run
+    ``python -c code`` whose stdout reader leaves before anything is read (``| true``; with
+    ``stderr_too`` stderr shares that pipe, ``2>&1 | head -c1``). PYTHONUNBUFFERED is dropped
+    from ``env``: output then sits in stdout's buffer, as for a user's shell."""
+    import subprocess
+    import sys
+
+    def run(code: str, env: dict, cwd=None, stderr_too: bool = False) -> tuple[int, bytes]:
+        env = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT if stderr_too else subprocess.PIPE,
+                                env=env, cwd=cwd)
+        proc.stdout.close()
+        err = proc.stderr.read() if proc.stderr else b""
+        proc.wait(timeout=120)
+        return proc.returncode, err
+
+    return run

@@ -278,6 +278,19 @@ def store_baseline_and_fake_child(home, monkeypatch):
     monkeypatch.setenv("FAKE_RGB", "12,20,30")
 
 
+def run_against_the_stored_baseline(home, capsys):
+    """A --deepcache run whose exported metrics compare it with the stored baseline (see
+    store_baseline_and_fake_child); its exported RunResult."""
+    code = cli(["run", "--model", "tiny-sd15", "--steps", "3", "--deepcache",
+                "--output-image", "o.png", "--export", "r.toml"])
+    assert code == 0, capsys.readouterr().err
+    [exported] = read_toml(home / "r.toml")
+    assert exported.metrics.baseline_run_id == "base00000001"
+    # One channel off by 2 levels everywhere: MSE 4/3, PSNR = 10 log10(255^2 / (4/3)).
+    assert exported.metrics.psnr_db == pytest.approx(46.88, abs=0.01)
+    return exported
+
+
 def test_the_child_compares_the_image_with_its_baseline(home, capsys, started, monkeypatch):
     """PSNR/SSIM against the baseline are computed in the child (numpy and PIL are loaded
     there); the parent only records them."""
@@ -289,13 +302,7 @@ def test_the_child_compares_the_image_with_its_baseline(home, capsys, started, m
         raise AssertionError("the parent compared the images itself")
 
     monkeypatch.setattr(run_command, "_attach_baseline", parent_compares)
-    code = cli(["run", "--model", "tiny-sd15", "--steps", "3", "--deepcache",
-                "--output-image", "o.png", "--export", "r.toml"])
-    assert code == 0, capsys.readouterr().err
-    [exported] = read_toml(home / "r.toml")
-    assert exported.metrics.baseline_run_id == "base00000001"
-    # One channel off by 2 levels everywhere: MSE 4/3, PSNR = 10 log10(255^2 / (4/3)).
-    assert exported.metrics.psnr_db == pytest.approx(46.88, abs=0.01)
+    exported = run_against_the_stored_baseline(home, capsys)
     assert 0.0 < exported.metrics.ssim <= 1.0
     [stored] = [r for r in History().list() if r.run_id == exported.run_id]
     assert stored.metrics.psnr_db == exported.metrics.psnr_db
@@ -340,33 +347,23 @@ def test_the_parent_compares_when_the_child_did_not(home, capsys, monkeypatch):
         return result
 
     monkeypatch.setattr(client, "run_in_child", older_child)
-    code = cli(["run", "--model", "tiny-sd15", "--steps", "3", "--deepcache",
-                "--output-image", "o.png", "--export", "r.toml"])
-    assert code == 0, capsys.readouterr().err
-    [exported] = read_toml(home / "r.toml")
-    assert exported.metrics.baseline_run_id == "base00000001"
-    assert exported.metrics.psnr_db == pytest.approx(46.88, abs=0.01)
+    run_against_the_stored_baseline(home, capsys)
 
 
 @pytest.mark.parametrize("stderr", ["own", "same pipe"])
-def test_a_reader_that_leaves_early_costs_no_results(home, stderr):
+def test_a_reader_that_leaves_early_costs_no_results(home, stderr, run_with_closed_stdout):
     """`diffbench run ... --export r.toml | true` (and `2>&1 | head -c1`: progress on the
     closed pipe too): stdout is gone before the summary is printed; the run is still in the
     history and its export written (stored before printing), and the command ends quietly
     with the closed-pipe code."""
     env = dict(os.environ, DIFFBENCH_WORKER_RUN="test_worker_fakes:run", FAKE_STEPS="3",
                PYTHONPATH=os.pathsep.join([str(TESTS), str(ROOT)]))
-    env.pop("PYTHONUNBUFFERED", None)
     code = ("import sys; from engine.cli import main\n"
             "sys.exit(main(['run', '--model', 'tiny-sd15', '--steps', '3', "
             "'--export', 'r.toml']))\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE if stderr == "own" else subprocess.STDOUT,
-                            env=env, cwd=home)
-    proc.stdout.close()  # the reader leaves before anything is printed
-    err = proc.stderr.read() if proc.stderr else b""
-    proc.wait(timeout=120)
-    assert proc.returncode == 141, err.decode()
+    returncode, err = run_with_closed_stdout(code, env, cwd=home,
+                                             stderr_too=stderr == "same pipe")
+    assert returncode == 141, err.decode()
     assert b"Traceback" not in err
     assert History().count() == 1
     assert [r.status for r in read_toml(home / "r.toml")] == ["finished"]

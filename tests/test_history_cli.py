@@ -180,16 +180,11 @@ def test_compare_shows_a_dash_for_missing_values_never_a_ratio(history, capsys):
 
 
 @pytest.mark.parametrize("output", ["flood", "one line", "rich"])
-def test_a_closed_pipe_ends_the_command_quietly(tmp_path, output):
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path, output, run_with_closed_stdout):
     """`diffbench history --json | head -1`: the reader leaves early; no traceback, no
     "Exception ignored" message, the shell's closed-pipe code (141) — for output that fills the
     pipe while the command runs, for a line still in stdout's buffer when it returns (the usual
     case without PYTHONUNBUFFERED), and for output through rich."""
-    import subprocess
-    import sys
-
-    env = dict(os.environ, DIFFBENCH_HOME=str(tmp_path))
-    env.pop("PYTHONUNBUFFERED", None)
     body = {"flood": "    while True: print('x' * 1000)\n",
             "one line": "    print('x')\n",
             "rich": "    from engine.commands._console import make_console\n"
@@ -200,10 +195,7 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path, output):
             "def write(args):\n" + body +
             "h.main = write\n"
             "sys.exit(main(['history']))\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
-    proc.stdout.close()  # the reader goes away before anything is read
-    err = proc.stderr.read()
-    proc.wait(timeout=60)
-    assert proc.returncode == 141, err.decode()
+    returncode, err = run_with_closed_stdout(code, dict(os.environ,
+                                                        DIFFBENCH_HOME=str(tmp_path)))
+    assert returncode == 141, err.decode()
     assert b"Traceback" not in err and b"BrokenPipe" not in err and b"ignored" not in err

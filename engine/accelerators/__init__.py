@@ -127,6 +127,12 @@ def check_all(cfg: "RunConfig", device: str) -> None:
         AcceleratorUnavailableError: with the reason and the fix.
     """
     check(cfg, device)
+    check_quantize(cfg, device)
+
+
+def check_quantize(cfg: "RunConfig", device: str) -> None:
+    """Raise AcceleratorUnavailableError (reason and fix) when ``cfg.quantize`` cannot run on
+    ``device`` (torchao missing, float8 without a capable GPU)."""
     if cfg.quantize != "none":
         from engine.accelerators import quantize
 
