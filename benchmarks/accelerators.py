@@ -29,8 +29,9 @@ import time
 from typing import Any, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+SRC = os.path.join(ROOT, "src")
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
 
 #: bf16 dense matmul rate measured on the H200 (8192^3 products, random data).
 PEAK_TFLOPS = 790.0
@@ -225,8 +226,8 @@ def _overhead(pipe: Any, cfg: Any, prepared: Any) -> dict:
     """Wall time of a bare pipeline call vs the same call with diffbench's StepTimer."""
     import torch
 
-    from engine import measure
-    from engine.runner import call_kwargs
+    from diffbench.engine import measure
+    from diffbench.engine.runner import call_kwargs
 
     times: dict[str, list] = {"bare": [], "timed": []}
     with torch.inference_mode():
@@ -253,10 +254,10 @@ def run_child(spec: dict) -> dict:
     """One variant in this process; returns the row (raises on failure)."""
     import torch
 
-    from engine import accelerators, measure
-    from engine.compile_progress import CompileWatcher
-    from engine.config import RunConfig
-    from engine.runner import call_kwargs, prepare
+    from diffbench.engine import accelerators, measure
+    from diffbench.engine.compile_progress import CompileWatcher
+    from diffbench.engine.config import RunConfig
+    from diffbench.engine.runner import call_kwargs, prepare
 
     out: dict[str, Any] = {"variant": spec["variant"], "suite": spec["suite"]}
     overrides = dict(VARIANTS[spec["variant"]][0])

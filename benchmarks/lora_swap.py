@@ -4,12 +4,12 @@
     python benchmarks/lora_swap.py --model synthetic-sdxl --size 1024 --steps 30 \\
         --backend inductor [--regional]                               # GPU
 
-Two random LoRAs of the same shape (engine.models.lora, seeds 1 and 2, rank 4, every
+Two random LoRAs of the same shape (diffbench.engine.models.lora, seeds 1 and 2, rank 4, every
 attention projection) stand in for trained ones. Per strategy, on a freshly loaded pipeline
 (``torch._dynamo.reset()`` in between): LoRA A goes in, the UNet is compiled by diffbench's
 ``compile`` accelerator, one warmup call compiles, two calls give the steady state; then the
 swap to LoRA B is timed, the first call after it is timed and its Dynamo frames traced are
-counted (engine.compile_progress: > 0 means the swap forced a recompile), and two more calls
+counted (diffbench.engine.compile_progress: > 0 means the swap forced a recompile), and two more calls
 give the steady state after the swap. "changed" checks the swap took effect (output differs).
 
 Strategies (diffusers' LoRA API, docs "Load LoRAs for inference" and "hotswapping"):
@@ -38,8 +38,9 @@ import time
 from typing import Any, Callable, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+SRC = os.path.join(ROOT, "src")
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
@@ -53,7 +54,7 @@ def _timed_call(pipe: Any, kwargs_fn: Callable[[], dict], device: str) -> tuple[
     import numpy as np
     import torch
 
-    from engine import measure
+    from diffbench.engine import measure
 
     with torch.inference_mode():
         measure.synchronize(device)
@@ -75,12 +76,12 @@ def run_strategy(name: str, args: argparse.Namespace, loras: tuple[str, str]) ->
     """Measure one strategy on a fresh pipeline; returns the row (times in s)."""
     import torch
 
-    from engine import accelerators
-    from engine.compile_progress import CompileWatcher
-    from engine.config import RunConfig
-    from engine.environment import detect_device
-    from engine.models.loading import load_pipeline, resolve_dtype
-    from engine.runner import call_kwargs
+    from diffbench.engine import accelerators
+    from diffbench.engine.compile_progress import CompileWatcher
+    from diffbench.engine.config import RunConfig
+    from diffbench.engine.environment import detect_device
+    from diffbench.engine.models.loading import load_pipeline, resolve_dtype
+    from diffbench.engine.runner import call_kwargs
 
     torch._dynamo.reset()
     compiled = name != "eager load"
@@ -183,8 +184,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="append the table with the command and date to this file")
     args = parser.parse_args(argv)
 
-    from engine.environment import detect_device
-    from engine.models.lora import write_random_lora
+    from diffbench.engine.environment import detect_device
+    from diffbench.engine.models.lora import write_random_lora
 
     device = detect_device(args.device)
     args.backend = args.backend or ("inductor" if device.startswith("cuda") else "aot_eager")
@@ -197,8 +198,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     import torch
 
-    from engine.config import RunConfig
-    from engine.models.loading import load_pipeline, resolve_dtype
+    from diffbench.engine.config import RunConfig
+    from diffbench.engine.models.loading import load_pipeline, resolve_dtype
 
     # peft warns on every second adapter: that is what these strategies do on purpose.
     warnings.filterwarnings("ignore", message="Already found a `peft_config`")

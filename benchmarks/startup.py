@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tui_startup import CHILD_DASHBOARD as FIRST_SCREEN  # noqa: E402
 
-RUN = ["-m", "engine.cli", "run", "--model", "tiny-sd15", "--steps", "10"]
+RUN = ["-m", "diffbench.cli.main", "run", "--model", "tiny-sd15", "--steps", "10"]
 #: name -> (label, interpreter arguments, target seconds)
 CASES = {
     "run": ("diffbench run tiny-sd15 10 steps (child process, default)", RUN, 10.0),
@@ -56,7 +56,7 @@ def wall(argv: list[str], env: dict, cwd: Path) -> float:
 def checkout_env(root: Path, home: str, bytecode: bool) -> dict:
     """Environment of a run from ``root``: its package on PYTHONPATH, a private home."""
     env = {**os.environ, "DIFFBENCH_HOME": home, "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(root)}
+           "PYTHONPATH": str(root / "src" if (root / "src").is_dir() else root)}
     if bytecode:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = os.path.join(home, "pycache")

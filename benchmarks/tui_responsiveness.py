@@ -1,6 +1,6 @@
 """Key-press latency of the dashboard while the engine floods it with step events.
 
-The scripted fake engine (tui.testing.FakeEngine) emits about 1,000 StepFinished events per
+The scripted fake engine (diffbench.tui.testing.FakeEngine) emits about 1,000 StepFinished events per
 second for a few seconds. Meanwhile a second thread plays the terminal's input thread: it
 posts a key press every 50 ms and the app stamps when the key's binding has run. The same
 probe runs with the engine idle, and the two are printed side by side. Goal: a key handled
@@ -24,15 +24,15 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from textual import events  # noqa: E402
 from textual.binding import Binding  # noqa: E402
 
-from tui import messages as msg  # noqa: E402
-from tui.app import DiffbenchApp  # noqa: E402
-from tui.engine_bridge import MemoryHistory  # noqa: E402
-from tui.testing import FakeEngine  # noqa: E402
+from diffbench.tui import messages as msg  # noqa: E402
+from diffbench.tui.app import DiffbenchApp  # noqa: E402
+from diffbench.tui.engine_bridge import MemoryHistory  # noqa: E402
+from diffbench.tui.testing import FakeEngine  # noqa: E402
 
 
 class ProbeApp(DiffbenchApp):

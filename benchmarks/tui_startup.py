@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD_DASHBOARD = r"""
 import sys, time
-from tui.app import DiffbenchApp
+from diffbench.tui.app import DiffbenchApp
 
 class Probe(DiffbenchApp):
     def on_mount(self):
@@ -66,7 +66,7 @@ def measure(code: str, home: str, pycache: str | None = None) -> tuple[float, fl
     """(wall s from spawning the interpreter to its first painted screen, CPU s the child used
     until then, torch imported?). CPU time is printed too because wall time on a shared
     machine swings with the other processes' load."""
-    env = dict(os.environ, DIFFBENCH_HOME=home, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, DIFFBENCH_HOME=home, PYTHONPATH=str(ROOT / "src"))
     if pycache is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = pycache

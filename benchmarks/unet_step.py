@@ -5,7 +5,7 @@
 
 Where ``benchmarks/accelerators.py`` measures whole pipeline calls, this script isolates what
 decides the step time once the host is out of the way: every candidate's UNet call is replayed
-as a CUDA graph (diffbench's :class:`~engine.accelerators.cudagraph.GraphedForward`), so the
+as a CUDA graph (diffbench's :class:`~diffbench.engine.accelerators.cudagraph.GraphedForward`), so the
 figure is GPU time per step. Per candidate, in its own child process (fresh compile state, a
 hard time cap; a stalled child dumps its Python stacks to the log before it is killed):
 
@@ -33,8 +33,9 @@ import time
 from typing import Any, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+SRC = os.path.join(ROOT, "src")
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
 
 #: name -> what the child does (see _prepare_unet / _prepare_vae).
 CANDIDATES = {
@@ -92,8 +93,8 @@ def _quantize(name: str, unet: Any, emit: Any) -> bool:
     be captured), inductor's coordinate-descent tuning kept off."""
     import types
 
-    from engine.accelerators import quantize
-    from engine.config import RunConfig
+    from diffbench.engine.accelerators import quantize
+    from diffbench.engine.config import RunConfig
 
     parts = name.split("-")
     if "int8dq" not in parts and "fp8dq" not in parts:
@@ -111,8 +112,8 @@ def _prepare_unet(name: str, unet: Any, emit: Any) -> Any:
     step goes through."""
     import torch
 
-    from engine.accelerators.compile import compile_unet_regional
-    from engine.accelerators.cudagraph import GraphedForward
+    from diffbench.engine.accelerators.compile import compile_unet_regional
+    from diffbench.engine.accelerators.cudagraph import GraphedForward
 
     parts = name.split("-")
     if "cl" in parts:
@@ -137,7 +138,7 @@ def _unet_child(spec: dict, emit: Any) -> dict:
     import torch
 
     from benchmarks.accelerators import _rel_err, _unet_inputs
-    from engine.models.synthetic import SDXL_UNET, RandomPool, _unet, materialise
+    from diffbench.engine.models.synthetic import SDXL_UNET, RandomPool, _unet, materialise
 
     size, name = spec["size"], spec["candidate"]
     unet = materialise(lambda: _unet(SDXL_UNET), "cuda", torch.bfloat16, RandomPool("cuda"))
@@ -179,7 +180,7 @@ def _vae_child(spec: dict, emit: Any) -> dict:
     import torch
 
     from benchmarks.accelerators import _rel_err
-    from engine.models.synthetic import SDXL_VAE, RandomPool, _vae, materialise
+    from diffbench.engine.models.synthetic import SDXL_VAE, RandomPool, _vae, materialise
 
     size, name = spec["size"], spec["candidate"]
     vae = materialise(lambda: _vae(SDXL_VAE), "cuda", torch.bfloat16, RandomPool("cuda"))

@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from engine import accelerators
-from engine.accelerators import versions
-from engine.accelerators.options import parse_compile_options
-from engine.config import RunConfig
-from engine.errors import AcceleratorUnavailableError, ConfigError
+from diffbench.engine import accelerators
+from diffbench.engine.accelerators import versions
+from diffbench.engine.accelerators.options import parse_compile_options
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import AcceleratorUnavailableError, ConfigError
 
 SEED_NEXFORT = {"mode": "max-optimize:max-autotune:low-precision",
                 "memory_format": "channels_last", "dynamic": True}
@@ -22,7 +22,7 @@ def cfg(**kwargs) -> RunConfig:
 
 # --------------------------------------------------------------------------- registry
 def test_every_config_compiler_has_a_backend():
-    from engine.config import COMPILERS
+    from diffbench.engine.config import COMPILERS
 
     backends = accelerators.all_backends()
     assert set(COMPILERS) <= set(backends)
@@ -178,7 +178,7 @@ def test_version_helpers():
 
 # --------------------------------------------------------------------------- quantize
 def test_quantize_validation():
-    from engine.accelerators import quantize
+    from diffbench.engine.accelerators import quantize
 
     notices = accelerators.validate_all(cfg(compiler="compile", quantize="int8dq",
                                             quantize_config={"quant_type": "int8_dynamic",
@@ -197,7 +197,7 @@ def test_quantize_validation():
 
 
 def test_quantize_under_cudagraph_needs_regional_compilation():
-    from engine.accelerators import quantize
+    from diffbench.engine.accelerators import quantize
 
     with pytest.raises(ConfigError, match="needs regional compilation"):
         quantize.validate(cfg(compiler="cudagraph", quantize="int8dq"))
@@ -285,7 +285,7 @@ def _pipe(declared=None, controlnet=False):
 
     import torch
 
-    from engine.models import tiny
+    from diffbench.engine.models import tiny
 
     unet = tiny._unet(sdxl=True)
     if declared is not None:
@@ -300,8 +300,8 @@ def test_quantize_keeps_torchaos_coordinate_descent_tuning_off(fake_torchao):
     import torch
     import torch._inductor.config as inductor_config
 
-    from engine.accelerators import quantize
-    from engine.events import LogMessage
+    from diffbench.engine.accelerators import quantize
+    from diffbench.engine.events import LogMessage
 
     precision = torch.get_float32_matmul_precision()
     events = []
@@ -329,7 +329,7 @@ def test_quantize_keeps_torchaos_coordinate_descent_tuning_off(fake_torchao):
 
 
 def test_quantize_under_cudagraph_keeps_layers_outside_compiled_blocks(fake_torchao):
-    from engine.accelerators import quantize
+    from diffbench.engine.accelerators import quantize
 
     def kept_under(pipe, classes):
         prefixes = [fqn + "." for fqn, sub in pipe.unet.named_modules()
@@ -373,7 +373,7 @@ def test_quantize_under_cudagraph_keeps_layers_outside_compiled_blocks(fake_torc
 
 
 def test_quantize_missing_torchao_reason(monkeypatch):
-    from engine.accelerators import quantize
+    from diffbench.engine.accelerators import quantize
 
     monkeypatch.setattr(versions, "dist_version", lambda name: None)
     ok, reason = quantize.available("int8wo", "cpu")
@@ -384,7 +384,7 @@ def test_quantize_missing_torchao_reason(monkeypatch):
 
 # --------------------------------------------------------------------------- compile cache
 def test_compile_cache_dir_per_profile(tmp_path, monkeypatch):
-    from engine.accelerators import compile_cache
+    from diffbench.engine.accelerators import compile_cache
 
     monkeypatch.setenv("DIFFBENCH_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
@@ -429,7 +429,7 @@ def test_regional_compile_drops_inductor_cuda_graphs_with_notice():
 
 def test_cudagraph_call_signature_ignores_values_but_not_shapes():
     torch = pytest.importorskip("torch")
-    from engine.accelerators.cudagraph import _copy_into, _signature, _to_static
+    from diffbench.engine.accelerators.cudagraph import _copy_into, _signature, _to_static
 
     a = (torch.zeros(2, 4), torch.tensor(3.0))
     kw = {"added_cond_kwargs": {"time_ids": torch.zeros(2, 6)}, "return_dict": False}
@@ -478,7 +478,7 @@ def test_regional_blocks_that_do_not_exist_fail_in_one_line():
     import torch
     import torch._dynamo.config as dynamo_config
 
-    from engine.accelerators.compile import REGIONAL_RECOMPILE_LIMIT, compile_unet_regional
+    from diffbench.engine.accelerators.compile import REGIONAL_RECOMPILE_LIMIT, compile_unet_regional
 
     class Block(torch.nn.Module):
         def forward(self, x):

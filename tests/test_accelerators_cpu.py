@@ -8,12 +8,12 @@ import pytest
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
-from engine import accelerators  # noqa: E402
-from engine.accelerators import deepcache  # noqa: E402
-from engine.compile_progress import CompileWatcher  # noqa: E402
-from engine.config import RunConfig  # noqa: E402
-from engine.errors import ConfigError  # noqa: E402
-from engine.events import CompileProgress, LogMessage  # noqa: E402
+from diffbench.engine import accelerators  # noqa: E402
+from diffbench.engine.accelerators import deepcache  # noqa: E402
+from diffbench.engine.compile_progress import CompileWatcher  # noqa: E402
+from diffbench.engine.config import RunConfig  # noqa: E402
+from diffbench.engine.errors import ConfigError  # noqa: E402
+from diffbench.engine.events import CompileProgress, LogMessage  # noqa: E402
 
 
 def tiny_unet():
@@ -130,7 +130,7 @@ def test_regional_compile_on_cpu_matches_eager_and_reports_progress(tmp_path, mo
 def test_cudagraph_compiles_the_regional_blocks_it_is_given():
     """--compiler cudagraph with regional_blocks compiles those classes before the graph
     wraps the UNet (nothing is captured until the first call, so this runs on the CPU)."""
-    from engine.accelerators.cudagraph import GraphedForward
+    from diffbench.engine.accelerators.cudagraph import GraphedForward
 
     pipe = TinyPipe()
     cfg = RunConfig(model="tiny-sd15", compiler="cudagraph", compiler_config={
@@ -149,8 +149,8 @@ def test_watcher_heartbeat_only_while_something_compiles(monkeypatch):
     compile must not look like a hang), but a run that compiles nothing stays silent."""
     import time
 
-    from engine import compile_progress
-    from engine.compile_progress import CompileCounts
+    from diffbench.engine import compile_progress
+    from diffbench.engine.compile_progress import CompileCounts
 
     monkeypatch.setattr(compile_progress, "HEARTBEAT_S", 0.05)
     state = {"counts": CompileCounts()}
@@ -170,7 +170,7 @@ def test_deepcache_under_cuda_graphs_keys_the_phase_and_keeps_graph_buffers():
     """With --compiler cudagraph the full and the cached step are different graphs (the phase
     is in the key), and a new call keeps the cached outputs: they are the full graph's static
     buffers, which Python never re-assigns while graphs replay."""
-    from engine.accelerators.cudagraph import GraphedForward
+    from diffbench.engine.accelerators.cudagraph import GraphedForward
 
     pipe = TinyPipe()
     cache = deepcache.apply(pipe, RunConfig(model="tiny-sd15", deepcache=True,
@@ -204,7 +204,7 @@ def test_cuda_graph_capture_of_a_cached_step_reads_the_features_of_its_own_input
     """Replays run no Python, so after the graphs of other inputs were captured the step
     cache holds their features; capturing the cached step of the first inputs must put that
     signature's own features back first (else it would read another size's buffers)."""
-    from engine.accelerators.cudagraph import GraphedForward, _Captured
+    from diffbench.engine.accelerators.cudagraph import GraphedForward, _Captured
 
     cache = deepcache.StepCache(interval=2)
     cache.graph_held = True

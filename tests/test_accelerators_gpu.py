@@ -10,9 +10,9 @@ diffusers = pytest.importorskip("diffusers")
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
-from engine.accelerators import deepcache  # noqa: E402
-from engine.accelerators.cudagraph import graph_module  # noqa: E402
-from engine.config import RunConfig  # noqa: E402
+from diffbench.engine.accelerators import deepcache  # noqa: E402
+from diffbench.engine.accelerators.cudagraph import graph_module  # noqa: E402
+from diffbench.engine.config import RunConfig  # noqa: E402
 
 
 class CudaTinyPipe:

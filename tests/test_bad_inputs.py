@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import events as ev
-from engine.cli import main as cli
-from engine.client import run_in_child
-from engine.config import RunConfig
-from engine.history import History
-from engine.result import Metrics, RunResult
+from diffbench.engine import events as ev
+from diffbench.cli.main import main as cli
+from diffbench.engine.client import run_in_child
+from diffbench.engine.config import RunConfig
+from diffbench.engine.history import History
+from diffbench.engine.result import Metrics, RunResult
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -191,7 +191,7 @@ def test_bad_extra_call_kwargs_are_refused_before_loading(capsys, home, kwargs, 
 
 
 def test_reserved_kwarg_names_the_flag():
-    from engine.errors import ConfigError
+    from diffbench.engine.errors import ConfigError
 
     with pytest.raises(ConfigError, match="use --steps"):
         RunConfig(extra_call_kwargs={"num_inference_steps": 5})
@@ -422,9 +422,9 @@ def worker(stdin: str, **env: str) -> tuple[int, list[dict], str]:
     """Run the real worker with ``stdin``; return (exit code, protocol lines, stderr)."""
     import json
 
-    proc = subprocess.run([sys.executable, "-m", "engine.worker"], input=stdin.encode(),
+    proc = subprocess.run([sys.executable, "-m", "diffbench.engine.worker"], input=stdin.encode(),
                           capture_output=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src"), **env})
     lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     return proc.returncode, lines, proc.stderr.decode()
 

@@ -1,15 +1,15 @@
 """check-params: a pipeline that silently ignores a call argument is caught
-(engine.check_params, on tiny-sd15 with a broken-accelerator test double)."""
+(diffbench.engine.check_params, on tiny-sd15 with a broken-accelerator test double)."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine import accelerators
-from engine.accelerators import Accelerator
-from engine.check_params import check_param, judge, rmse
-from engine.config import RunConfig
-from engine.errors import ConfigError
+from diffbench.engine import accelerators
+from diffbench.engine.accelerators import Accelerator
+from diffbench.engine.check_params import check_param, judge, rmse
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("offline")
 
@@ -75,7 +75,7 @@ def test_accelerator_that_freezes_guidance_scale_is_caught(monkeypatch):
 def test_cli_passes_a_well_behaved_accelerator(monkeypatch, tmp_path, capsys):
     import tomllib
 
-    from engine.cli import main as cli_main
+    from diffbench.cli.main import main as cli_main
 
     _install(monkeypatch, Passthrough())
     out = tmp_path / "check.toml"

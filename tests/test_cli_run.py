@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main as cli
-from engine.export import read_toml
-from engine.history import History
+from diffbench.cli.main import main as cli
+from diffbench.engine.export import read_toml
+from diffbench.engine.history import History
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,9 +110,9 @@ def test_flags_override_only_what_is_given(home, tmp_path):
 
 
 def test_subprocess_bad_input_has_no_traceback(home):
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "run", "--steps", "0"],
+    proc = subprocess.run([sys.executable, "-m", "diffbench.cli.main", "run", "--steps", "0"],
                           capture_output=True, text=True, cwd=ROOT, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("diffbench: error: steps must be between 1 and 10000, "
                                    "got 0")
@@ -121,10 +121,10 @@ def test_subprocess_bad_input_has_no_traceback(home):
 def test_subprocess_default_child_run(home):
     """The default path: the CLI runs the engine in a child process."""
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", "--model", "tiny-sd15", "--steps", "2",
+        [sys.executable, "-m", "diffbench.cli.main", "run", "--model", "tiny-sd15", "--steps", "2",
          "--height", "64", "--width", "64", "--warmups", "0", "--output-image", "o.png"],
         capture_output=True, text=True, cwd=home, timeout=180,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert proc.returncode == 0, proc.stderr
     assert "Iterations per second" in proc.stdout
     assert (home / "o.png").is_file()
@@ -136,8 +136,8 @@ def _narrow_view():
 
     from rich.console import Console
 
-    from engine.commands._run_view import RunView
-    from engine.config import RunConfig
+    from diffbench.cli._run_view import RunView
+    from diffbench.engine.config import RunConfig
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=40, force_terminal=False, color_system=None)
@@ -145,8 +145,8 @@ def _narrow_view():
 
 
 def test_messages_stay_one_line_on_a_narrow_non_tty_stderr():
-    from engine import events as ev
-    from engine.result import RunResult
+    from diffbench.engine import events as ev
+    from diffbench.engine.result import RunResult
 
     view, buffer = _narrow_view()
     long = "model 'x' is not in the local Hugging Face cache [and] " + "word " * 30
@@ -160,7 +160,7 @@ def test_messages_stay_one_line_on_a_narrow_non_tty_stderr():
 
 
 def test_measured_label_is_the_running_mean_and_failure_clears_the_spinner():
-    from engine import events as ev
+    from diffbench.engine import events as ev
 
     view, _ = _narrow_view()
     with view:
@@ -188,18 +188,18 @@ TESTS = ROOT / "tests"
 
 @pytest.fixture
 def started(monkeypatch):
-    """Every child `diffbench run` starts ahead of preflight (engine.client.start_child)."""
-    import engine.client
+    """Every child `diffbench run` starts ahead of preflight (diffbench.engine.client.start_child)."""
+    import diffbench.engine.client
 
     children: list = []
-    real = engine.client.start_child
+    real = diffbench.engine.client.start_child
 
     def spy(*args, **kwargs):
         child = real(*args, **kwargs)
         children.append(child)
         return child
 
-    monkeypatch.setattr(engine.client, "start_child", spy)
+    monkeypatch.setattr(diffbench.engine.client, "start_child", spy)
     return children
 
 
@@ -230,12 +230,12 @@ def test_failed_preflight_kills_the_child_started_early(argv, message, home, cap
 
 def test_interrupt_during_preflight_kills_the_child_started_early(home, capsys, started,
                                                                  monkeypatch):
-    import engine.runner
+    import diffbench.engine.runner
 
     def interrupted(cfg):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine.runner, "preflight", interrupted)
+    monkeypatch.setattr(diffbench.engine.runner, "preflight", interrupted)
     assert cli(["run", "--model", "tiny-sd15"]) == 130
     [child] = started
     assert child.proc.returncode == -9 and _gone(child.proc.pid)
@@ -266,8 +266,8 @@ def store_baseline_and_fake_child(home, monkeypatch):
     whose image is one channel off by 2 levels from it."""
     from PIL import Image
 
-    from engine.config import RunConfig
-    from engine.result import RunResult
+    from diffbench.engine.config import RunConfig
+    from diffbench.engine.result import RunResult
 
     Image.new("RGB", (16, 16), (10, 20, 30)).save(home / "base.png")
     History().add(RunResult(run_id="base00000001", status="finished",
@@ -294,7 +294,7 @@ def run_against_the_stored_baseline(home, capsys):
 def test_the_child_compares_the_image_with_its_baseline(home, capsys, started, monkeypatch):
     """PSNR/SSIM against the baseline are computed in the child (numpy and PIL are loaded
     there); the parent only records them."""
-    import engine.commands.run as run_command
+    import diffbench.cli.run as run_command
 
     store_baseline_and_fake_child(home, monkeypatch)
 
@@ -323,7 +323,7 @@ def test_dashboard_without_a_terminal_is_one_line_error():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "engine.cli"], stdin=subprocess.DEVNULL,
+    proc = subprocess.run([sys.executable, "-m", "diffbench.cli.main"], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith("diffbench: error: the dashboard needs a terminal")
@@ -333,7 +333,7 @@ def test_dashboard_without_a_terminal_is_one_line_error():
 def test_the_parent_compares_when_the_child_did_not(home, capsys, monkeypatch):
     """A child that does not say ``baseline_checked`` (an older diffbench under --python, or
     a comparison that failed there): the parent computes PSNR/SSIM itself, as before."""
-    import engine.client as client
+    import diffbench.engine.client as client
 
     store_baseline_and_fake_child(home, monkeypatch)
     real_run_in_child = client.run_in_child
@@ -357,8 +357,8 @@ def test_a_reader_that_leaves_early_costs_no_results(home, stderr, run_with_clos
     history and its export written (stored before printing), and the command ends quietly
     with the closed-pipe code."""
     env = dict(os.environ, DIFFBENCH_WORKER_RUN="test_worker_fakes:run", FAKE_STEPS="3",
-               PYTHONPATH=os.pathsep.join([str(TESTS), str(ROOT)]))
-    code = ("import sys; from engine.cli import main\n"
+               PYTHONPATH=os.pathsep.join([str(TESTS), str(ROOT / "src")]))
+    code = ("import sys; from diffbench.cli.main import main\n"
             "sys.exit(main(['run', '--model', 'tiny-sd15', '--steps', '3', "
             "'--export', 'r.toml']))\n")
     returncode, err = run_with_closed_stdout(code, env, cwd=home,

@@ -1,4 +1,4 @@
-"""Child-process runs (engine.client + engine.worker) with a fake runner: every way a child can
+"""Child-process runs (diffbench.engine.client + diffbench.engine.worker) with a fake runner: every way a child can
 die ends as a failed RunResult with a one-line reason and its log tail; cancel escalates."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import events as ev
-from engine.client import child_env, run_in_child, start_child
-from engine.config import RunConfig
+from diffbench.engine import events as ev
+from diffbench.engine.client import child_env, run_in_child, start_child
+from diffbench.engine.config import RunConfig
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -191,14 +191,14 @@ def test_child_dies_with_its_parent(tmp_path):
     pid_file = tmp_path / "child.pid"
     script = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-        "from engine.client import child_env, run_in_child\nfrom engine.config import RunConfig\n"
+        "from diffbench.engine.client import child_env, run_in_child\nfrom diffbench.engine.config import RunConfig\n"
         "import os\n"
         "env = {'DIFFBENCH_WORKER_RUN': 'test_worker_fakes:run', 'PYTHONPATH': sys.argv[2],"
         " 'DIFFBENCH_TEST_FAULT': 'hang@1'}\n"
         "def on_event(e):\n"
         "    open(sys.argv[3], 'w').write('x')\n"
         "run_in_child(RunConfig(), on_event, env=env)\n")
-    parent = subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(TESTS),
+    parent = subprocess.Popen([sys.executable, "-c", script, str(ROOT / "src"), str(TESTS),
                                str(pid_file)])
     deadline = time.monotonic() + 20
     while not pid_file.exists() and time.monotonic() < deadline:
@@ -238,7 +238,7 @@ def test_other_interpreter_gets_the_package_on_its_path(tmp_path, monkeypatch):
     result = run_in_child(RunConfig(steps=2), None, python=str(other), env=fake_env())
     assert result.status == "finished", result.error
     env = child_env({"PYTHONPATH": "/somewhere"})
-    assert env["PYTHONPATH"].split(os.pathsep) == [str(ROOT), "/somewhere"]
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(ROOT / "src"), "/somewhere"]
 
 
 def test_exit_of_the_parent_while_a_thread_waits_on_a_child(tmp_path):
@@ -246,7 +246,7 @@ def test_exit_of_the_parent_while_a_thread_waits_on_a_child(tmp_path):
     exits promptly, the child is killed, and the run reports itself cancelled."""
     script = (
         "import sys, threading, time; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-        "from engine.client import run_in_child\nfrom engine.config import RunConfig\n"
+        "from diffbench.engine.client import run_in_child\nfrom diffbench.engine.config import RunConfig\n"
         "env = {'DIFFBENCH_WORKER_RUN': 'test_worker_fakes:run', 'PYTHONPATH': sys.argv[2],"
         " 'DIFFBENCH_TEST_FAULT': 'hang@1'}\n"
         "started = threading.Event()\n"
@@ -257,7 +257,7 @@ def test_exit_of_the_parent_while_a_thread_waits_on_a_child(tmp_path):
         "started.wait(30)\ntime.sleep(0.5)\n")
     out = tmp_path / "status.txt"
     start = time.monotonic()
-    subprocess.run([sys.executable, "-c", script, str(ROOT), str(TESTS), str(out)],
+    subprocess.run([sys.executable, "-c", script, str(ROOT / "src"), str(TESTS), str(out)],
                    timeout=60, check=True)
     assert time.monotonic() - start < 30
     assert out.read_text() == "cancelled: cancelled: diffbench exited during the run"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.export import read_toml
-from engine.history import History
-from engine.result import Metrics, RunResult
+from diffbench.engine.export import read_toml
+from diffbench.engine.history import History
+from diffbench.engine.result import Metrics, RunResult
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -30,10 +30,10 @@ RUN = ["run", "--model", "tiny-sd15", "--steps", "2", "--warmups", "0", "--heigh
 def diffbench(args: list[str], home: Path, timeout: float = 300,
               **env: str) -> subprocess.CompletedProcess:
     environ = {**os.environ, "DIFFBENCH_HOME": str(home), "HF_HUB_OFFLINE": "1",
-               "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS)]), "COLUMNS": "200",
+               "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(TESTS)]), "COLUMNS": "200",
                **env}
     environ.pop("DIFFBENCH_TEST_FAULT", None) if "DIFFBENCH_TEST_FAULT" not in env else None
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "diffbench.cli.main", *args], capture_output=True,
                           text=True, timeout=timeout, env=environ)
 
 
@@ -87,10 +87,10 @@ def test_kill_9_during_export_never_leaves_a_torn_file(tmp_path):
     assert first.returncode == 0, first.stderr
     old = target.read_bytes()
     rng = random.Random(7)
-    environ = {**os.environ, "DIFFBENCH_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    environ = {**os.environ, "DIFFBENCH_HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src")}
     interrupted = 0
     for _ in range(4):
-        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "export", "--all",
+        proc = subprocess.Popen([sys.executable, "-m", "diffbench.cli.main", "export", "--all",
                                  "--model", "tiny-sd15", "-o", str(target)],
                                 env=environ, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
@@ -108,11 +108,11 @@ def test_kill_9_in_the_middle_of_a_large_write(tmp_path):
     """Kill the writer while it is writing 200 MB: the target keeps its old content."""
     target = tmp_path / "big.toml"
     target.write_text("old = true\n")
-    script = ("import sys; from engine.atomic import write_bytes\n"
+    script = ("import sys; from diffbench.engine.atomic import write_bytes\n"
               "data = b'x' * (200 * 2**20)\nprint('writing', flush=True)\n"
               "write_bytes(sys.argv[1], data)\nprint('done', flush=True)\n")
     proc = subprocess.Popen([sys.executable, "-c", script, str(target)], text=True,
-                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert proc.stdout.readline().strip() == "writing"
     temp = None
     deadline = time.monotonic() + 30
@@ -129,10 +129,10 @@ def test_kill_9_in_the_middle_of_a_large_write(tmp_path):
 
 def test_ctrl_c_cancels_gracefully_and_records_the_run(tmp_path):
     environ = {**os.environ, "DIFFBENCH_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1",
-               "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS)]),
+               "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(TESTS)]),
                "DIFFBENCH_WORKER_RUN": "test_worker_fakes:run", "FAKE_STEP_S": "0.3",
                "FAKE_STEPS": "20"}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *RUN], env=environ,
+    proc = subprocess.Popen([sys.executable, "-m", "diffbench.cli.main", *RUN], env=environ,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     history = History(tmp_path / "history.sqlite")
@@ -147,7 +147,7 @@ def test_ctrl_c_cancels_gracefully_and_records_the_run(tmp_path):
 
 
 def _wait_for_worker_child(pid: int, timeout_s: float = 60.0) -> None:
-    """Block until the CLI process ``pid`` has started its engine.worker child (a loaded
+    """Block until the CLI process ``pid`` has started its diffbench.engine.worker child (a loaded
     machine can take seconds to start the CLI; a SIGINT before that tests nothing)."""
     import psutil
 
@@ -157,7 +157,7 @@ def _wait_for_worker_child(pid: int, timeout_s: float = 60.0) -> None:
             children = psutil.Process(pid).children()
         except psutil.NoSuchProcess:
             return
-        if any("engine.worker" in " ".join(c.cmdline()) for c in children
+        if any("diffbench.engine.worker" in " ".join(c.cmdline()) for c in children
                if c.is_running()):
             return
         time.sleep(0.05)

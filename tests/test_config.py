@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import DEFAULT_PROMPT
-from engine.errors import ConfigError
-from engine.profiles import build_config, list_profiles, load_profile, profiles_dir
+from diffbench.engine.config import DEFAULT_PROMPT
+from diffbench.engine.errors import ConfigError
+from diffbench.engine.profiles import build_config, list_profiles, load_profile, profiles_dir
 
 
 def test_shipped_profiles_load_and_are_valid():
@@ -31,9 +31,9 @@ def test_seed_profiles_carry_the_seed_defaults():
 
 
 def test_profiles_ship_inside_the_package():
-    import profiles
+    import diffbench.profiles
 
-    assert profiles_dir().startswith(str(__import__("os").path.dirname(profiles.__file__)))
+    assert profiles_dir().startswith(str(__import__("os").path.dirname(diffbench.profiles.__file__)))
 
 
 def test_overrides_win_and_input_image_reinfers_task(input_png):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import events as ev
-from engine.cli import main as cli
-from engine.config import RunConfig
-from engine.errors import ConfigError, ModelNotFoundError
-from engine.runner import call_kwargs, prepare, preflight, run
+from diffbench.engine import events as ev
+from diffbench.cli.main import main as cli
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import ConfigError, ModelNotFoundError
+from diffbench.engine.runner import call_kwargs, prepare, preflight, run
 
 PIPELINES = {
     ("tiny-sd15", "t2i"): "StableDiffusionControlNetPipeline",
@@ -77,8 +77,8 @@ def test_run_with_control_image_file(model, tmp_path, input_png):
 def test_local_controlnet_folder(tmp_path):
     import torch
 
-    from engine.models.controlnet import build_random
-    from engine.models.tiny import build_sd15
+    from diffbench.engine.models.controlnet import build_random
+    from diffbench.engine.models.tiny import build_sd15
 
     unet = build_sd15()["unet"]
     folder = tmp_path / "cn"

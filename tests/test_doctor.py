@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from engine import accelerators
-from engine.cli import main
-from engine.doctor import collect
+from diffbench.engine import accelerators
+from diffbench.cli.main import main
+from diffbench.engine.doctor import collect
 
 
 def test_report_covers_every_registered_backend_with_reasons(tmp_path, monkeypatch):

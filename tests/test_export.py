@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from engine import atomic
-from engine.config import RunConfig
-from engine.errors import ConfigError
-from engine.export import dumps, loads, read_toml, write_toml
-from engine.result import Metrics, RunResult
+from diffbench.engine import atomic
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import ConfigError
+from diffbench.engine.export import dumps, loads, read_toml, write_toml
+from diffbench.engine.result import Metrics, RunResult
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.history import (SCHEMA_VERSION, History, HistoryError, RunNotFoundError,
+from diffbench.engine.history import (SCHEMA_VERSION, History, HistoryError, RunNotFoundError,
                             default_path)
-from engine.result import Metrics, RunResult
+from diffbench.engine.result import Metrics, RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,10 +168,10 @@ def test_history_under_a_regular_file_is_one_line_error(tmp_path):
 
 def test_concurrent_threads_and_processes(hist):
     # Two other processes and four threads write at once; nothing is lost.
-    script = ("import sys; from engine.history import History; from engine.result import "
+    script = ("import sys; from diffbench.engine.history import History; from diffbench.engine.result import "
               "RunResult; h = History(sys.argv[1]); [h.add(RunResult(run_id=f'{sys.argv[2]}"
               "{i}', config={'model': 'm'})) for i in range(25)]")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     procs = [subprocess.Popen([sys.executable, "-c", script, str(hist.path), tag], env=env)
              for tag in ("p", "q")]
     errors = []

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from engine.cli import main as cli
-from engine.export import read_toml
-from engine.history import History
-from engine.result import Metrics, RunResult
+from diffbench.cli.main import main as cli
+from diffbench.engine.export import read_toml
+from diffbench.engine.history import History
+from diffbench.engine.result import Metrics, RunResult
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_export_ids_and_all_then_import_round_trip(history, tmp_path, capsys, mo
 
 def test_export_filters_imply_all_and_dash_writes_to_stdout(history, tmp_path, capsys,
                                                            monkeypatch):
-    from engine.export import loads
+    from diffbench.engine.export import loads
 
     monkeypatch.chdir(tmp_path)  # where a file named "-" would land
 
@@ -187,11 +187,11 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path, output, run_with_close
     case without PYTHONUNBUFFERED), and for output through rich."""
     body = {"flood": "    while True: print('x' * 1000)\n",
             "one line": "    print('x')\n",
-            "rich": "    from engine.commands._console import make_console\n"
+            "rich": "    from diffbench.cli._console import make_console\n"
                     "    out = make_console()\n"
                     "    for _ in range(1000): out.print('x' * 100)\n"}[output]
-    code = ("import sys, engine.commands.history as h\n"
-            "from engine.cli import main\n"
+    code = ("import sys, diffbench.cli.history as h\n"
+            "from diffbench.cli.main import main\n"
             "def write(args):\n" + body +
             "h.main = write\n"
             "sys.exit(main(['history']))\n")

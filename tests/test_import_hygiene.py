@@ -15,14 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
 
 
 def test_engine_never_imports_textual():
-    import engine
+    import diffbench.engine
 
-    modules = sorted(m.name for m in pkgutil.walk_packages(engine.__path__, "engine."))
-    assert "engine.runner" in modules and "engine.models.tiny" in modules
+    modules = sorted(m.name for m in pkgutil.walk_packages(diffbench.engine.__path__, "diffbench.engine."))
+    assert "diffbench.engine.runner" in modules and "diffbench.engine.models.tiny" in modules
     code = ("import importlib, sys\n"
             f"for name in {modules!r}:\n"
             "    importlib.import_module(name)\n"
@@ -36,8 +36,8 @@ def test_engine_never_imports_textual():
 def test_cheap_engine_modules_do_not_import_torch():
     # the dashboard and the CLI parent resolve models and profiles without paying for torch
     proc = _python("import sys\n"
-                   "from engine.models import resolve_source, list_builtins\n"
-                   "from engine.profiles import list_profiles, build_config\n"
+                   "from diffbench.engine.models import resolve_source, list_builtins\n"
+                   "from diffbench.engine.profiles import list_profiles, build_config\n"
                    "resolve_source('tiny-sd15'); list_builtins(); list_profiles()\n"
                    "build_config('tiny-sd15')\n"
                    "print('TORCH', 'torch' in sys.modules)\n")
@@ -55,7 +55,7 @@ def test_dashboard_imports_without_torch():
             "            raise ImportError('torch blocked by test')\n"
             "        return None\n"
             "sys.meta_path.insert(0, Block())\n"
-            "import tui.app\n"
+            "import diffbench.tui.app\n"
             "print('TORCH', 'torch' in sys.modules)\n")
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr[-2000:]

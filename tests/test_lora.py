@@ -6,16 +6,16 @@ import sys
 
 import pytest
 
-from engine.cli import main as cli
-from engine.config import RunConfig
-from engine.errors import ConfigError
-from engine.export import read_toml
+from diffbench.cli.main import main as cli
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import ConfigError
+from diffbench.engine.export import read_toml
 
 
 @pytest.fixture(scope="module")
 def lora_file(tmp_path_factory) -> str:
-    from engine.models.lora import write_random_lora
-    from engine.models.tiny import build_sd15
+    from diffbench.engine.models.lora import write_random_lora
+    from diffbench.engine.models.tiny import build_sd15
 
     path = tmp_path_factory.mktemp("lora") / "tiny.safetensors"
     return write_random_lora(build_sd15()["unet"], str(path), seed=3)
@@ -44,7 +44,7 @@ def test_lora_file_has_diffusers_keys(lora_file):
 def test_lora_changes_the_unet_output(lora_file):
     import torch
 
-    from engine.models.loading import load_pipeline
+    from diffbench.engine.models.loading import load_pipeline
 
     plain = load_pipeline(RunConfig(), "cpu", torch.float32)
     with_lora = load_pipeline(RunConfig(lora=lora_file), "cpu", torch.float32)
@@ -69,8 +69,8 @@ def test_cli_run_with_lora(lora_file, tmp_path, monkeypatch, capsys):
 
 
 def test_missing_peft_is_one_line(lora_file, monkeypatch, capsys):
-    from engine.models.loading import require_peft
-    from engine.runner import preflight
+    from diffbench.engine.models.loading import require_peft
+    from diffbench.engine.runner import preflight
 
     monkeypatch.setitem(sys.modules, "peft", None)  # `import peft` now raises ImportError
     with pytest.raises(ConfigError, match="pip install peft"):
@@ -83,7 +83,7 @@ def test_missing_peft_is_one_line(lora_file, monkeypatch, capsys):
 
 
 def test_bad_lora_file_is_one_line(tmp_path):
-    from engine.runner import run
+    from diffbench.engine.runner import run
 
     bad = tmp_path / "bad.safetensors"
     bad.write_text("not a safetensors file")

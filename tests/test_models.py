@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from engine.config import RunConfig
-from engine.errors import ConfigError, ModelNotFoundError
-from engine.models import list_builtins, resolve_source
-from engine.models.loading import pipeline_class_name
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import ConfigError, ModelNotFoundError
+from diffbench.engine.models import list_builtins, resolve_source
+from diffbench.engine.models.loading import pipeline_class_name
 
 
 def test_offline_tokenizer_pads_to_clip_length(tmp_path):
-    from engine.models.tokenizer import offline_clip_tokenizer, vocab_size
+    from diffbench.engine.models.tokenizer import offline_clip_tokenizer, vocab_size
 
     tok = offline_clip_tokenizer(str(tmp_path / "tok"))
     assert len(tok) == vocab_size() == 514
@@ -83,8 +83,8 @@ def test_pipeline_class_by_family_and_task():
 def test_load_tiny_pipeline(model, cls, extra):
     import torch
 
-    from engine.models import load_pipeline
-    from engine.models.loading import native_size
+    from diffbench.engine.models import load_pipeline
+    from diffbench.engine.models.loading import native_size
 
     pipe = load_pipeline(RunConfig(model=model, scheduler="DDIMScheduler", **extra), "cpu",
                          torch.float32)
@@ -99,7 +99,7 @@ def test_load_tiny_pipeline(model, cls, extra):
 def test_tiny_weights_are_seeded():
     import torch
 
-    from engine.models.tiny import build_sd15
+    from diffbench.engine.models.tiny import build_sd15
 
     a, b = build_sd15("cpu"), build_sd15("cpu")
     for name in ("unet", "vae", "text_encoder"):
@@ -110,7 +110,7 @@ def test_tiny_weights_are_seeded():
 def test_scheduler_none_keeps_the_models(monkeypatch):
     import torch
 
-    from engine.models import load_pipeline
+    from diffbench.engine.models import load_pipeline
 
     pipe = load_pipeline(RunConfig(model="tiny-pix2pix", task="pix2pix", scheduler="none",
                                    input_image=__file__), "cpu", torch.float32)

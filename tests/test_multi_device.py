@@ -1,4 +1,4 @@
-"""Sweeps spread over several devices (engine.multi_device): device specs, two CPU worker
+"""Sweeps spread over several devices (diffbench.engine.multi_device): device specs, two CPU worker
 processes and a local Ray instance giving the same results as the serial sweep."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import importlib.util
 
 import pytest
 
-from engine import multi_device as md
-from engine import sweep as sw
-from engine.config import RunConfig
-from engine.errors import ConfigError
-from engine.history import History
-from engine.quality import compare_images
+from diffbench.engine import multi_device as md
+from diffbench.engine import sweep as sw
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import ConfigError
+from diffbench.engine.history import History
+from diffbench.engine.quality import compare_images
 
 GRID = {"size": [32, 48]}  # two cells: one per worker, so each starts one child
 
@@ -32,7 +32,7 @@ def _sweep(folder, sweep_id):
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory):
     """The reference: the same sweep run serially in this process."""
-    from engine.runner import run
+    from diffbench.engine.runner import run
 
     folder = tmp_path_factory.mktemp("serial")
     history = History(folder / "h.sqlite")
@@ -74,13 +74,13 @@ def test_gpu_workers_pin_one_gpu_each(monkeypatch):
 
     def fake_child(cfg, on_event=None, cancel=None, python=None, timeout_s=None, env=None):
         seen.append(env)
-        from engine.result import RunResult
+        from diffbench.engine.result import RunResult
 
         return RunResult(config=cfg.to_dict())
 
-    import engine.client
+    import diffbench.engine.client
 
-    monkeypatch.setattr(engine.client, "run_in_child", fake_child)
+    monkeypatch.setattr(diffbench.engine.client, "run_in_child", fake_child)
     workers = md.device_workers("0,1", gpu_count=2)
     assert [name for name, _ in workers] == ["cuda:0", "cuda:1"]
     for _, run in workers:

@@ -1,4 +1,4 @@
-"""Image sanity flags and baseline similarity (engine.quality)."""
+"""Image sanity flags and baseline similarity (diffbench.engine.quality)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import quality
-from engine.result import RunResult
+from diffbench.engine import quality
+from diffbench.engine.result import RunResult
 
 
 def _noise(seed: int, size: int = 32) -> np.ndarray:

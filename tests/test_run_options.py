@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.accelerators.compile_cache import cache_dir
-from engine.cli import main as cli
-from engine.config import RunConfig
-from engine.export import read_toml
+from diffbench.engine.accelerators.compile_cache import cache_dir
+from diffbench.cli.main import main as cli
+from diffbench.engine.config import RunConfig
+from diffbench.engine.export import read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,7 @@ class _Result:
 
 
 def test_keep_image_respects_keep_image_env(tmp_path, monkeypatch):
-    from engine.worker import KEEP_IMAGE_ENV, keep_image
+    from diffbench.engine.worker import KEEP_IMAGE_ENV, keep_image
 
     monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path))
     monkeypatch.setenv(KEEP_IMAGE_ENV, "0")
@@ -75,10 +75,10 @@ def test_keep_image_respects_keep_image_env(tmp_path, monkeypatch):
 def test_no_history_child_run_keeps_no_image(tmp_path):
     home = tmp_path / "home"
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", "--model", "tiny-sd15", "--steps", "2",
+        [sys.executable, "-m", "diffbench.cli.main", "run", "--model", "tiny-sd15", "--steps", "2",
          "--height", "64", "--width", "64", "--warmups", "0", "--no-history"],
         capture_output=True, text=True, cwd=tmp_path, timeout=180,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "DIFFBENCH_HOME": str(home)})
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "DIFFBENCH_HOME": str(home)})
     assert proc.returncode == 0, proc.stderr
     assert "Iterations per second" in proc.stdout
     images = home / "images"

@@ -1,4 +1,4 @@
-"""engine.runner end to end on the tiny models (CPU, 64x64, few steps)."""
+"""diffbench.engine.runner end to end on the tiny models (CPU, 64x64, few steps)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import threading
 import pytest
 from PIL import Image
 
-from engine import events as ev
-from engine.config import RunConfig
-from engine.runner import run
+from diffbench.engine import events as ev
+from diffbench.engine.config import RunConfig
+from diffbench.engine.runner import run
 
 
 def _run(**settings):
@@ -145,8 +145,8 @@ def test_failure_is_a_result_not_a_traceback():
 def test_unknown_extra_call_kwarg_is_refused_before_loading():
     # diffusers pipelines swallow unknown keywords; a typo must not pass silently, and it is
     # caught from the pipeline class's signature before any weights load
-    from engine.errors import ConfigError
-    from engine.runner import preflight
+    from diffbench.engine.errors import ConfigError
+    from diffbench.engine.runner import preflight
 
     cfg = RunConfig(model="tiny-sd15", steps=2, height=64, width=64,
                     extra_call_kwargs={"guidance_scal": 3})
@@ -180,7 +180,7 @@ def test_no_warmup_means_no_warmup_time_and_few_steps_warn():
 
 
 def test_strength_outside_img2img_earns_a_notice():
-    from engine.runner import preflight
+    from diffbench.engine.runner import preflight
 
     notices = preflight(RunConfig(model="tiny-sd15", steps=2, strength=0.5)).notices
     assert any("strength only applies to img2img (--input-image)" in n for n in notices)
@@ -202,7 +202,7 @@ def test_watcher_stops_when_a_warmup_fails(monkeypatch):
         def stop(self):
             stopped.append(True)
 
-    from engine import runner
+    from diffbench.engine import runner
 
     monkeypatch.setattr(runner, "_compile_watcher", lambda cfg, emit: Watcher(emit).start())
     result = run(RunConfig(model="tiny-sd15", steps=2, height=64, width=64, warmups=1,
@@ -219,8 +219,8 @@ def test_bad_input_fails_in_run_too():
 def test_step_timer_follows_iteration_profiler():
     import time
 
-    from engine.errors import RunCancelled
-    from engine.measure import StepTimer
+    from diffbench.engine.errors import RunCancelled
+    from diffbench.engine.measure import StepTimer
 
     seen = []
     cancel = threading.Event()
@@ -242,7 +242,7 @@ def test_step_timer_follows_iteration_profiler():
 def test_percentiles_match_numpy():
     import numpy as np
 
-    from engine.measure import percentile, step_stats
+    from diffbench.engine.measure import percentile, step_stats
 
     values = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0]
     for q in (0, 50, 90, 100):
@@ -252,7 +252,7 @@ def test_percentiles_match_numpy():
 
 def test_synthetic_model_on_cpu_warns_before_loading():
     """A full-size synthetic model on a CPU gets a notice in preflight (nothing is loaded)."""
-    from engine.runner import preflight
+    from diffbench.engine.runner import preflight
 
     notices = preflight(RunConfig(model="synthetic-sd15", device="cpu")).notices
     assert any("meant for a GPU" in n for n in notices)

@@ -1,4 +1,4 @@
-"""Sweep grid, resume, failure handling and summary (engine.sweep) with a scripted run
+"""Sweep grid, resume, failure handling and summary (diffbench.engine.sweep) with a scripted run
 function; tests/test_sweep_runs.py drives the real runner."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from engine import sweep as sw
-from engine.config import RunConfig
-from engine.errors import AcceleratorUnavailableError, ConfigError
-from engine.history import History
-from engine.result import Metrics, RunResult
+from diffbench.engine import sweep as sw
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import AcceleratorUnavailableError, ConfigError
+from diffbench.engine.history import History
+from diffbench.engine.result import Metrics, RunResult
 
 
 class ScriptedRun:

@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from engine import sweep as sw
-from engine.cli import main as cli_main
-from engine.config import RunConfig
-from engine.history import History
+from diffbench.engine import sweep as sw
+from diffbench.cli.main import main as cli_main
+from diffbench.engine.config import RunConfig
+from diffbench.engine.history import History
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +22,7 @@ def offline_home(monkeypatch, tmp_path):
 
 
 def _counting_run():
-    from engine.runner import run
+    from diffbench.engine.runner import run
 
     calls = []
 
@@ -122,7 +122,7 @@ def test_cli_sweep_bad_input_is_one_line(capsys):
 def test_first_ctrl_c_stops_after_the_cell_second_cancels_it():
     from rich.console import Console
 
-    from engine.commands.sweep import _Interrupts
+    from diffbench.cli.sweep import _Interrupts
 
     with _Interrupts(Console(stderr=True)) as interrupts:
         os.kill(os.getpid(), signal.SIGINT)
@@ -134,8 +134,8 @@ def test_first_ctrl_c_stops_after_the_cell_second_cancels_it():
 
 def test_cli_sweep_that_cannot_write_its_file_still_prints_the_table(tmp_path, capsys,
                                                                     monkeypatch):
-    from engine import sweep as sweep_module
-    from engine.errors import ConfigError
+    from diffbench.engine import sweep as sweep_module
+    from diffbench.engine.errors import ConfigError
 
     def full_disk(path, data):
         raise ConfigError(f"cannot write {path}: no space left on device")
@@ -153,14 +153,14 @@ def test_cli_sweep_that_cannot_write_its_file_still_prints_the_table(tmp_path, c
 def test_cli_sweep_writes_its_file_before_printing(tmp_path, monkeypatch):
     """`diffbench sweep ... -o s.toml | head`: printing the table fails on the closed pipe;
     the sweep's file is already written and the command ends with the closed-pipe code."""
-    import engine.commands.sweep as sweep_command
+    import diffbench.cli.sweep as sweep_command
 
     def closed_pipe(*args, **kwargs):
         raise BrokenPipeError
 
     monkeypatch.setattr(sweep_command, "render_table", closed_pipe)
     # The CLI's own closed-pipe exit would point this process's stdout at devnull.
-    monkeypatch.setattr("engine.cli._closed_pipe", lambda: 141)
+    monkeypatch.setattr("diffbench.cli.main._closed_pipe", lambda: 141)
     out = tmp_path / "s.toml"
     assert cli_main(["sweep", "--model", "tiny-sd15", "--steps", "2", "--warmups", "0",
                      "--device", "cpu", "--grid", "size=32", "--in-process",

@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.models import get_builtin  # noqa: E402
-from engine.models import synthetic  # noqa: E402
+from diffbench.engine.models import get_builtin  # noqa: E402
+from diffbench.engine.models import synthetic  # noqa: E402
 
 
 def params_on_meta(factory) -> int:

@@ -1,4 +1,4 @@
-"""Throughput fit (engine.throughput), its plots (engine.plot) and `diffbench throughput`."""
+"""Throughput fit (diffbench.engine.throughput), its plots (diffbench.engine.plot) and `diffbench throughput`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import threading
 import pytest
 from PIL import Image
 
-from engine import plot, throughput
-from engine.config import RunConfig
-from engine.errors import ConfigError, RunCancelled
+from diffbench.engine import plot, throughput
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import ConfigError, RunCancelled
 
 
 def test_fit_recovers_known_line_and_r2():
@@ -115,7 +115,7 @@ def test_tiny_sd15_fit_is_linear(monkeypatch):
 def test_cli_prints_fit_plot_and_writes_png_and_toml(monkeypatch, tmp_path, capsys):
     import tomllib
 
-    from engine.cli import main as cli_main
+    from diffbench.cli.main import main as cli_main
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     png, toml = tmp_path / "fit.png", tmp_path / "fit.toml"
@@ -131,7 +131,7 @@ def test_cli_prints_fit_plot_and_writes_png_and_toml(monkeypatch, tmp_path, caps
 
 
 def test_cli_bad_steps_is_one_line(capsys):
-    from engine.cli import main as cli_main
+    from diffbench.cli.main import main as cli_main
 
     assert cli_main(["throughput", "--steps", "5"]) == 2
     assert capsys.readouterr().err.strip().count("\n") == 0

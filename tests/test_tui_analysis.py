@@ -1,7 +1,7 @@
 """Pilot tests of the dashboard's analysis views (sweep matrix, throughput fit, image vs
 baseline) against scripted engines: deterministic, no torch, a few seconds in all.
 
-The sweep is the engine's own (engine.sweep.run_sweep through tui.engine_bridge); only the
+The sweep is the engine's own (diffbench.engine.sweep.run_sweep through diffbench.tui.engine_bridge); only the
 run function is a fake whose cells finish when the test releases them.
 """
 
@@ -16,15 +16,15 @@ import pytest
 from rich.console import Console
 from textual.widgets import Input, Static
 
-from engine.result import RunResult
-from tui.app import DiffbenchApp
-from tui.engine_bridge import MemoryHistory
-from tui.screens.image_compare import ImageCompareScreen
-from tui.screens.sweep import SweepScreen
-from tui.screens.throughput import ThroughputScreen
-from tui.sweep_matrix import SweepMatrix, parse_cell_key, ratio_style
-from tui.testing import FakeEngine, wait_until
-from tui.widgets.image import HalfBlockImage
+from diffbench.engine.result import RunResult
+from diffbench.tui.app import DiffbenchApp
+from diffbench.tui.engine_bridge import MemoryHistory
+from diffbench.tui.screens.image_compare import ImageCompareScreen
+from diffbench.tui.screens.sweep import SweepScreen
+from diffbench.tui.screens.throughput import ThroughputScreen
+from diffbench.tui.sweep_matrix import SweepMatrix, parse_cell_key, ratio_style
+from diffbench.tui.testing import FakeEngine, wait_until
+from diffbench.tui.widgets.image import HalfBlockImage
 
 SIZE = (120, 40)
 #: FakeEngine it/s = 1000 / step_ms: eager 50 it/s, compile 100 it/s -> ratio 2.0.

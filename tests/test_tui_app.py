@@ -9,13 +9,13 @@ import pytest
 from rich.console import Console
 from textual.widgets import Button, Input, ProgressBar, RichLog, Static
 
-from engine.export import read_toml
-from tui.app import DiffbenchApp
-from tui.engine_bridge import MemoryHistory
-from tui.screens.compare import CompareScreen
-from tui.screens.export import ExportScreen
-from tui.testing import FakeEngine, wait_until
-from tui.widgets.history import HistoryTable
+from diffbench.engine.export import read_toml
+from diffbench.tui.app import DiffbenchApp
+from diffbench.tui.engine_bridge import MemoryHistory
+from diffbench.tui.screens.compare import CompareScreen
+from diffbench.tui.screens.export import ExportScreen
+from diffbench.tui.testing import FakeEngine, wait_until
+from diffbench.tui.widgets.history import HistoryTable
 
 SIZE = (100, 30)
 pytestmark = pytest.mark.asyncio
@@ -230,7 +230,7 @@ async def test_history_filter_narrows_rows(tmp_path):
 
 
 async def test_image_preview_toggles_with_one_key(tmp_path):
-    from tui.screens.preview import PreviewScreen
+    from diffbench.tui.screens.preview import PreviewScreen
 
     engine = FakeEngine(image_dir=str(tmp_path))
     app = make_app(tmp_path, engine)
@@ -248,7 +248,7 @@ async def test_image_preview_toggles_with_one_key(tmp_path):
 
 
 async def test_help_screen_opens_and_closes(tmp_path):
-    from tui.screens.help import HelpScreen
+    from diffbench.tui.screens.help import HelpScreen
 
     app = make_app(tmp_path, FakeEngine())
     async with app.run_test(size=SIZE) as pilot:

@@ -9,21 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from engine import events as ev
-from engine.errors import ModelNotFoundError
-from engine.result import RunResult
-from tui import engine_bridge as bridge
-from tui import messages as msg
-from tui.engine_bridge import EventTranslator, run_engine
-from tui.runs import compare_rows, find_baseline, order_for_compare
-from tui.testing import FakeEngine
-from tui.widgets.settings import parse_size
+from diffbench.engine import events as ev
+from diffbench.engine.errors import ModelNotFoundError
+from diffbench.engine.result import RunResult
+from diffbench.tui import engine_bridge as bridge
+from diffbench.tui import messages as msg
+from diffbench.tui.engine_bridge import EventTranslator, run_engine
+from diffbench.tui.runs import compare_rows, find_baseline, order_for_compare
+from diffbench.tui.testing import FakeEngine
+from diffbench.tui.widgets.settings import parse_size
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_dashboard_imports_without_torch():
-    code = ("import sys; import tui.app, tui.engine_bridge, tui.testing; "
+    code = ("import sys; import diffbench.tui.app, diffbench.tui.engine_bridge, diffbench.tui.testing; "
             "print('torch' in sys.modules, 'diffusers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True)
@@ -62,7 +62,7 @@ def test_step_progress_replaces_only_its_own_run():
 
 
 def test_run_engine_posts_phases_then_exactly_one_end():
-    from engine.config import RunConfig
+    from diffbench.engine.config import RunConfig
 
     posted = []
     run_engine(RunConfig(steps=3, compiler="compile"), posted.append, 3, threading.Event(),
@@ -76,7 +76,7 @@ def test_run_engine_posts_phases_then_exactly_one_end():
 
 
 def test_engine_errors_end_the_run_in_one_line():
-    from engine.config import RunConfig
+    from diffbench.engine.config import RunConfig
 
     def bad_input(cfg, on_event, cancel):
         raise ModelNotFoundError("model 'nope' is not built in, not a folder, not cached")
@@ -126,7 +126,7 @@ def test_profiles_listed_and_loaded_from_the_shipped_files(tmp_path):
     assert "tiny-sd15" in names
     settings = bridge.load_profile("tiny-sd15")
     assert settings["model"] == "tiny-sd15"
-    from engine.config import RunConfig
+    from diffbench.engine.config import RunConfig
 
     path = bridge.save_profile(RunConfig(model="tiny-sdxl", steps=7, compiler="compile"),
                                tmp_path / "mine.toml")
@@ -136,7 +136,7 @@ def test_profiles_listed_and_loaded_from_the_shipped_files(tmp_path):
 
 
 def test_cached_hub_pipelines_are_offered_as_models(tmp_path, monkeypatch):
-    from tui.checks import cached_hub_models
+    from diffbench.tui.checks import cached_hub_models
 
     pipeline = tmp_path / "models--owner--sdxl-pipe" / "snapshots" / "abc123"
     pipeline.mkdir(parents=True)
@@ -147,7 +147,7 @@ def test_cached_hub_pipelines_are_offered_as_models(tmp_path, monkeypatch):
 
 
 def test_quantize_modes_report_why_they_cannot_run():
-    from tui.checks import quantize_availability
+    from diffbench.tui.checks import quantize_availability
 
     modes = quantize_availability("cpu")
     assert modes["none"] == (True, "")

@@ -1,8 +1,8 @@
 """A run's child process dying mid-run, driven from the dashboard (issue 3's done-when).
 
-The dashboard runs each run through the real child-process bridge (engine.client); the child
+The dashboard runs each run through the real child-process bridge (diffbench.engine.client); the child
 swaps the pipeline for the fast fake runner of tests/test_worker_fakes.py and is made to die
-on purpose by engine.worker's test-only fault hook: SIGKILL (as the OOM killer does),
+on purpose by diffbench.engine.worker's test-only fault hook: SIGKILL (as the OOM killer does),
 SIGSEGV, or a CUDA out-of-memory error, at the measured call's second step. Each test checks
 that a key press is handled while the run is in flight and after the child died, that the
 run is in the history as failed with its one-line reason, and that the next run finishes.
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.history import History
-from tui.app import DiffbenchApp
-from tui.screens.help import HelpScreen
-from tui.widgets.history import HistoryTable
+from diffbench.engine.history import History
+from diffbench.tui.app import DiffbenchApp
+from diffbench.tui.screens.help import HelpScreen
+from diffbench.tui.widgets.history import HistoryTable
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -39,7 +39,7 @@ def _child_uses_the_fake_runner(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_STEPS", str(FAKE_STEPS))
     monkeypatch.setenv("FAKE_STEP_S", "0.25")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")]))
+        [str(ROOT / "src"), str(TESTS), os.environ.get("PYTHONPATH", "")]))
 
 
 async def wait_until(pilot, predicate, timeout_s: float = 120.0, what: str = "") -> None:

@@ -1,8 +1,8 @@
 """The dashboard's first screen, made quick to paint: the light stand-ins
-(tui.widgets.lazy_select, tui.widgets.view_tabs) look like the real widgets, keep their values
+(diffbench.tui.widgets.lazy_select, diffbench.tui.widgets.view_tabs) look like the real widgets, keep their values
 and messages, and lose no key or click that arrives before they are swapped for the real
 ones; the skipped first restyle changes nothing; the start-up heap is frozen while the app
-runs (see tui.app)."""
+runs (see diffbench.tui.app)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from textual.app import App, ComposeResult
 from textual.widgets import Input, Select, Static, Tabs
 from textual.widgets._select import SelectCurrent, SelectOverlay
 
-from tui.app import DiffbenchApp
-from tui.engine_bridge import MemoryHistory
-from tui.testing import FakeEngine, wait_until
-from tui.widgets.history import HistoryTable
-from tui.widgets.lazy_select import LazySelect, SelectFace
-from tui.widgets.view_tabs import TabStripFace, ViewTabs
+from diffbench.tui.app import DiffbenchApp
+from diffbench.tui.engine_bridge import MemoryHistory
+from diffbench.tui.testing import FakeEngine, wait_until
+from diffbench.tui.widgets.history import HistoryTable
+from diffbench.tui.widgets.lazy_select import LazySelect, SelectFace
+from diffbench.tui.widgets.view_tabs import TabStripFace, ViewTabs
 
 SIZE = (100, 30)
 pytestmark = pytest.mark.asyncio
@@ -260,7 +260,7 @@ async def test_dashboard_swaps_its_stand_ins_after_the_first_paint():
 
 async def test_the_skipped_first_restyle_would_change_nothing():
     # the dashboard's screen skips Textual's restyle of every widget on its first resume
-    # (tui.app.DashboardScreen); doing it now must leave the screen as it is
+    # (diffbench.tui.app.DashboardScreen); doing it now must leave the screen as it is
     app = NoSwapApp(engine=FakeEngine(), history=MemoryHistory())
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(3):

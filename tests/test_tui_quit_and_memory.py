@@ -9,14 +9,14 @@ import time
 import pytest
 from textual.widgets import Input
 
-from engine.config import RunConfig
-from tui import form_memory
-from tui.app import DiffbenchApp
-from tui.engine_bridge import MemoryHistory
-from tui.screens.confirm import ConfirmScreen
-from tui.testing import FakeEngine, wait_until
-from tui.widgets.history import HistoryTable
-from tui.widgets.results import ResultPanels
+from diffbench.engine.config import RunConfig
+from diffbench.tui import form_memory
+from diffbench.tui.app import DiffbenchApp
+from diffbench.tui.engine_bridge import MemoryHistory
+from diffbench.tui.screens.confirm import ConfirmScreen
+from diffbench.tui.testing import FakeEngine, wait_until
+from diffbench.tui.widgets.history import HistoryTable
+from diffbench.tui.widgets.results import ResultPanels
 
 SIZE = (100, 30)
 pytestmark = pytest.mark.asyncio

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from engine.export import read_toml
-from engine.history import History
-from tui.app import DiffbenchApp
-from tui.widgets.history import HistoryTable
+from diffbench.engine.export import read_toml
+from diffbench.engine.history import History
+from diffbench.tui.app import DiffbenchApp
+from diffbench.tui.widgets.history import HistoryTable
 
 pytestmark = pytest.mark.asyncio
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import types
 
-from engine import cli
+from diffbench.cli import main as cli
 
 
 def test_serve_without_textual_serve_says_how_to_install(monkeypatch, capsys):
@@ -33,7 +33,7 @@ def test_serve_binds_localhost_and_runs_the_dashboard(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "textual_serve.server", module)
     assert cli.main(["serve", "--port", "8765"]) == 0
     assert started["host"] == "localhost" and started["port"] == 8765 and started["served"]
-    assert started["command"].endswith("-m tui.app")
+    assert started["command"].endswith("-m diffbench.tui.app")
     assert "http://localhost:8765" in capsys.readouterr().out
 
 

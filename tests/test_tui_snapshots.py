@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from tui.app import DiffbenchApp
-from tui.engine_bridge import MemoryHistory
-from tui.screens.compare import CompareScreen
-from tui.screens.help import HelpScreen
-from tui.testing import FakeEngine
+from diffbench.tui.app import DiffbenchApp
+from diffbench.tui.engine_bridge import MemoryHistory
+from diffbench.tui.screens.compare import CompareScreen
+from diffbench.tui.screens.help import HelpScreen
+from diffbench.tui.testing import FakeEngine
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 UPDATE_ENV = "DIFFBENCH_UPDATE_SNAPSHOTS"

@@ -1,7 +1,7 @@
 """Fake run functions for worker/client tests (no torch, no model; milliseconds per run).
 
 The worker is pointed at them with ``DIFFBENCH_WORKER_RUN=test_worker_fakes:run`` (test-only
-hook of engine.worker). They follow engine.runner.run's contract: events, then RunFinished or
+hook of diffbench.engine.worker). They follow diffbench.engine.runner.run's contract: events, then RunFinished or
 RunFailed last, cancel honoured between steps. Knobs come from environment variables so a
 child process can be steered: FAKE_STEPS (default 4), FAKE_STEP_S (default 0.01).
 """
@@ -12,8 +12,8 @@ import os
 import sys
 import time
 
-from engine import events as ev
-from engine.result import Metrics, RunResult
+from diffbench.engine import events as ev
+from diffbench.engine.result import Metrics, RunResult
 
 
 def run(cfg, on_event=None, cancel=None):

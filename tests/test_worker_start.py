@@ -1,5 +1,5 @@
 """The worker's start-up: what it imports while it waits for its request, and the garbage
-collector's thresholds during its imports (engine.worker, engine.import_ahead)."""
+collector's thresholds during its imports (diffbench.engine.worker, diffbench.engine.import_ahead)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.import_ahead import FullGcHold
-from engine.worker import request_waiting
+from diffbench.engine.import_ahead import FullGcHold
+from diffbench.engine.worker import request_waiting
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,9 +65,9 @@ def test_request_waiting_never_blocks():
 def test_worker_imports_torch_while_its_request_has_not_come():
     """A child started ahead of its config (diffbench run starts it before preflight) uses
     the wait: torch's library is loaded before the request is sent."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     env.pop("DIFFBENCH_WORKER_RUN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "engine.worker"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "diffbench.engine.worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
         assert b'"type": "hello"' in proc.stdout.readline()

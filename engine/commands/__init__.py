@@ -1,1 +1,0 @@
-"""Subcommands of the `diffbench` CLI, one module each (see engine.cli)."""

@@ -1,0 +1,581 @@
+"""Run a benchmark in a child process (``python -m diffbench.engine.worker``) and read its events.
+
+:func:`run_in_child` has :func:`diffbench.engine.runner.run`'s contract — events to ``on_event``,
+``cancel`` honoured, a RunResult returned, never an exception for a failed run — but a crash,
+an out-of-memory kill or a hang of the child cannot take the caller down: each ends as a
+failed RunResult with a one-line reason and the child's last output in ``log_tail``.
+
+Cancel escalates: a ``{"cmd": "cancel"}`` message (the child stops after the current denoising
+step or warmup call), then SIGTERM to the child's process group after ``grace_s``, then
+SIGKILL after :data:`TERM_GRACE_S`. The child runs in its own session/process group (a
+Ctrl-C in the terminal reaches only the parent, which cancels gracefully), dies with its
+parent on Linux (PR_SET_PDEATHSIG, set by the worker), and is killed at interpreter exit
+(atexit) otherwise.
+
+A caller with its own checks to do first (``diffbench run``'s preflight) can start the child
+before them with :func:`start_child` and hand it to :func:`run_in_child` afterwards: the
+child spends the wait importing torch and diffusers, so the checks cost no wall time. A child
+that gets no run is stopped with :meth:`StartedChild.discard` (SIGKILL to its group, reaped;
+also done at interpreter exit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from typing import IO, Any, Optional
+
+from diffbench.engine import events as ev
+from diffbench.engine.result import RunResult
+from diffbench.engine.worker import PARENT_ENV, PROTOCOL
+
+#: Seconds a child gets to stop after a cancel message before SIGTERM.
+CANCEL_GRACE_S = 10.0
+#: Seconds between SIGTERM and SIGKILL.
+TERM_GRACE_S = 3.0
+#: Lines of the child's stderr kept as the log tail (and at most this many characters).
+LOG_TAIL_LINES = 40
+LOG_TAIL_CHARS = 8000
+#: Seconds a child may take to exit after closing its event stream.
+EXIT_GRACE_S = 5.0
+#: Seconds to wait for the hello line; a child that cannot start says so on stderr.
+HELLO_TIMEOUT_S = 120.0
+
+_TRUNCATED = "\x00truncated\x00"
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+_SIGNAL_REASONS = {
+    "SIGKILL": "child killed by SIGKILL (out of memory? the kernel's OOM killer sends it)",
+    "SIGSEGV": "child crashed with SIGSEGV (segmentation fault)",
+    "SIGABRT": "child aborted (SIGABRT)",
+    "SIGBUS": "child crashed with SIGBUS (bus error)",
+    "SIGILL": "child crashed with SIGILL (illegal instruction)",
+    "SIGFPE": "child crashed with SIGFPE (arithmetic error)",
+    "SIGTERM": "child terminated by SIGTERM",
+}
+
+
+def child_env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """The child's environment: ours, with diffbench's package root first on PYTHONPATH.
+
+    Needed for ``--python`` interpreters that do not have diffbench installed.
+    """
+    env = dict(os.environ)
+    env.update(extra or {})
+    parts = [_PACKAGE_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    env[PARENT_ENV] = str(os.getpid())
+    return env
+
+
+class StartedChild:
+    """A worker process started ahead of its config (see :func:`start_child`).
+
+    Its stdout lines and stderr log are read from the start (a child that writes while it
+    waits never blocks on a full pipe). ``error`` is the one-line reason when the interpreter
+    could not be started (``proc`` is then None); :func:`run_in_child` reports it as a failed
+    run, as it would for a child it starts itself.
+    """
+
+    def __init__(self, python: str, env: Optional[dict[str, str]] = None) -> None:
+        self.python = python
+        self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self.log: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        self.stderr_done = threading.Event()
+        self.proc: Optional[subprocess.Popen] = None
+        self.error: Optional[str] = None
+        self.used = False
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-m", "diffbench.engine.worker"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(env),
+                start_new_session=True)
+        except OSError as exc:
+            self.error = f"cannot start the child interpreter {python}: {exc.strerror or exc}"
+            self.stderr_done.set()
+            return
+        with _LIVE_LOCK:
+            _LIVE.add(self.proc)
+        threading.Thread(target=_pump, args=(self.proc.stdout, self.lines), daemon=True,
+                         name="diffbench-child-stdout").start()
+        threading.Thread(target=self._collect_log, daemon=True,
+                         name="diffbench-child-stderr").start()
+
+    def _collect_log(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        try:
+            for raw in iter(self.proc.stderr.readline, b""):
+                text = raw.decode("utf-8", "replace").rstrip("\n")
+                # Progress bars redraw with \r: keep the last state of the line.
+                self.log.append(text.split("\r")[-1] if "\r" in text else text)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.stderr_done.set()
+
+    def discard(self) -> None:
+        """Stop a child that will get no run (SIGKILL to its process group), reap it and
+        close its pipes. Idempotent; does nothing once the child was handed to
+        :func:`run_in_child`, which stops its children itself."""
+        if self.used:
+            return
+        self.used = True
+        _stop_process(self.proc)
+
+    def __enter__(self) -> "StartedChild":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.discard()
+
+
+def start_child(python: Optional[str] = None,
+                env: Optional[dict[str, str]] = None) -> StartedChild:
+    """Start ``python -m diffbench.engine.worker`` now, before the run's config is final.
+
+    The child imports torch and diffusers while it waits for its request, so checks the
+    caller does meanwhile (preflight, ~0.1-0.3 s) overlap the child's start. Pass the result
+    to :func:`run_in_child` as ``child`` to run a config in it, or call
+    :meth:`StartedChild.discard` (or use it as a context manager) when there will be no run.
+
+    Args:
+        python: interpreter (default: this one).
+        env: extra environment variables for the child (see :func:`child_env`).
+
+    Never raises for a missing interpreter: the returned child carries ``error``.
+    """
+    return StartedChild(python or sys.executable, env)
+
+
+def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
+                 cancel: Optional[threading.Event] = None, python: Optional[str] = None,
+                 timeout_s: Optional[float] = None, grace_s: float = CANCEL_GRACE_S,
+                 env: Optional[dict[str, str]] = None,
+                 child: Optional[StartedChild] = None, baseline: bool = False) -> RunResult:
+    """Run ``cfg`` (a RunConfig) in a child interpreter; return its RunResult.
+
+    Args:
+        cfg: the validated RunConfig (sent as ``cfg.to_dict()``).
+        on_event: called in this thread with every engine event, in order; a terminal
+            RunFinished or RunFailed event always comes last (synthesised here when the child
+            died before sending one).
+        cancel: set it to stop the run: graceful, then SIGTERM after ``grace_s`` s, then
+            SIGKILL. KeyboardInterrupt in this thread counts as a cancel (a second one kills).
+        python: interpreter for the child (default: cfg.python, else this interpreter).
+        timeout_s: wall-clock limit in seconds for the whole run (default cfg.timeout_s;
+            None = no limit). Past it the child is stopped and the run fails.
+        env: extra environment variables for the child.
+        child: a child from :func:`start_child` to run in (then ``python`` and ``env`` are
+            the ones it was started with); each can run one config.
+        baseline: ask the child to fill PSNR/SSIM against the run's baseline in the history
+            (diffbench.engine.quality.attach_baseline; it has numpy and PIL loaded already). The result
+            then has ``baseline_checked`` True (an attribute, not serialised) when the child
+            dealt with it; otherwise the caller still may.
+
+    Returns:
+        RunResult with status "finished", "failed" or "cancelled". Failures of the child
+        (signals, exit codes, protocol errors, timeouts) give status "failed", a one-line
+        ``error`` and ``log_tail``. Never raises for a failed run; exceptions raised by
+        ``on_event`` propagate after the child has been stopped.
+
+    When the main thread of this interpreter ends while a run is in progress (a quit
+    dashboard), the child is killed at once and the run returns as "cancelled"; join the
+    calling thread first to let a run complete.
+    """
+    if child is not None:
+        if child.used:
+            raise ValueError("this child process was already used or discarded")
+        python = child.python
+    return _ChildRun(cfg, on_event or ev.null_callback, cancel or threading.Event(),
+                     python or getattr(cfg, "python", None) or sys.executable,
+                     timeout_s if timeout_s is not None else getattr(cfg, "timeout_s", None),
+                     grace_s, env, child, baseline).run()
+
+
+class _ChildRun:
+    """State of one child run (see :func:`run_in_child`)."""
+
+    def __init__(self, cfg: Any, on_event: ev.EventCallback, cancel: threading.Event,
+                 python: str, timeout_s: Optional[float], grace_s: float,
+                 env: Optional[dict[str, str]], child: Optional[StartedChild] = None,
+                 baseline: bool = False) -> None:
+        self.cfg, self.on_event, self.cancel = cfg, on_event, cancel
+        self.baseline = baseline
+        self.baseline_checked = False  # the child compared the image with its baseline
+        self.python, self.timeout_s, self.grace_s = python, timeout_s, grace_s
+        # The child process and its readers (started here unless the caller started it).
+        self.child = child if child is not None else StartedChild(python, env)
+        self.proc = self.child.proc
+        self.lines, self.log = self.child.lines, self.child.log
+        self.stderr_done = self.child.stderr_done
+        self.base = RunResult(status="failed", config=cfg.to_dict())
+        self.base.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.notices: list[str] = []
+        self.result: Optional[dict] = None      # from the "result" line
+        self.terminal: Optional[ev.Event] = None  # RunFinished / RunFailed seen
+        self.hello: Optional[dict] = None
+        self.run_begun = False                  # an engine event has arrived
+        self.failure: Optional[str] = None      # our reason to stop the child
+        self.cancel_sent_at: Optional[float] = None
+        self.term_sent_at: Optional[float] = None
+        self.killed = False
+        self.phase_times: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> RunResult:
+        self.child.used = True
+        if self.proc is None:
+            return self._finish_without_child(self.child.error or "cannot start the child")
+        try:
+            return self._drive()
+        finally:
+            self._stop_now()
+
+    def _drive(self) -> RunResult:
+        proc = self.proc
+        assert proc is not None and proc.stdin and proc.stdout and proc.stderr
+        stderr_done = self.stderr_done
+        request = {"protocol": PROTOCOL, "config": self.cfg.to_dict(),
+                   "run_id": self.base.run_id, "started_at": self.base.started_at}
+        if self.baseline:
+            request["baseline"] = True
+        self._send(request)
+        started = time.monotonic()
+        interrupts = 0
+        stream_open = True
+        while stream_open or proc.poll() is None:
+            try:
+                try:
+                    line = self.lines.get(timeout=0.1)
+                except queue.Empty:
+                    line = ""
+                if line is None:
+                    stream_open = False
+                elif line:
+                    self._handle_line(line)
+                self._escalate(started)
+            except KeyboardInterrupt:
+                interrupts += 1
+                self.cancel.set()
+                if interrupts > 1:
+                    self._signal(signal.SIGKILL)
+                    self.killed = True
+            if not stream_open and proc.poll() is None:
+                # stdout closed but the process lingers: give it a moment, then stop it.
+                try:
+                    proc.wait(timeout=EXIT_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    if self.result is None:
+                        self.failure = self.failure or "child closed its event stream but " \
+                                                       "did not exit"
+                    self._signal(signal.SIGKILL)
+                    self.killed = True
+        stderr_done.wait(timeout=2.0)
+        return self._outcome(proc.returncode)
+
+    # ------------------------------------------------------------------ stream handling
+    def _handle_line(self, line: str) -> None:
+        if self.failure and self.failure.startswith("protocol error"):
+            return
+        if line.startswith(_TRUNCATED):
+            self._protocol_error(f"the event stream ended mid-line (truncated): "
+                                 f"{_clip(line[len(_TRUNCATED):])!r}")
+            return
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self._protocol_error(f"child wrote a line that is not a JSON object: "
+                                 f"{_clip(line)!r}")
+            return
+        kind = data.get("type")
+        if kind == "hello":
+            self.hello = data
+            if data.get("protocol") != PROTOCOL:
+                self._protocol_error(f"child speaks protocol {data.get('protocol')!r}, this "
+                                     f"diffbench speaks {PROTOCOL}; use matching versions")
+            return
+        if kind == "result":
+            if isinstance(data.get("result"), dict):
+                self.result = data["result"]
+                self.baseline_checked = data.get("baseline_checked") is True
+            else:
+                self._protocol_error("child sent a result that is not an object")
+            return
+        try:
+            event = ev.event_from_dict(data)
+        except ValueError as exc:
+            # A newer child may add event types or fields: skip them, say so once.
+            notice = f"ignored an event the child sent: {exc}"
+            if notice not in self.notices:
+                self.notices.append(notice)
+            return
+        self.run_begun = True
+        if isinstance(event, ev.PhaseFinished):
+            self.phase_times[event.phase] = event.elapsed_s
+        if isinstance(event, (ev.RunFinished, ev.RunFailed)):
+            self.terminal = event
+        self.on_event(event)
+
+    def _protocol_error(self, reason: str) -> None:
+        self.failure = f"protocol error: {reason}"
+        self._signal(signal.SIGKILL)
+        self.killed = True
+
+    # ------------------------------------------------------------------ cancel / timeout
+    def _escalate(self, started: float) -> None:
+        now = time.monotonic()
+        if self.hello is None and self.failure is None and now - started > HELLO_TIMEOUT_S:
+            self.failure = f"the child did not start within {HELLO_TIMEOUT_S:g} s"
+            self._signal(signal.SIGKILL)
+            self.killed = True
+            return
+        if self.timeout_s is not None and self.failure is None and \
+                now - started > self.timeout_s and self.proc.poll() is None:
+            self.failure = (f"timed out after {self.timeout_s:g} s (--timeout / timeout_s); the child was "
+                            f"stopped")
+            self._signal(signal.SIGTERM)
+            self.term_sent_at = now
+            return
+        if self.cancel.is_set() and self.cancel_sent_at is None:
+            self.cancel_sent_at = now
+            self._send({"cmd": "cancel"})
+            if not self.run_begun and self.proc.poll() is None:
+                # Still importing its libraries: no run to stop between steps, nothing to
+                # save, and the imports would not see the message for seconds.
+                self._signal(signal.SIGTERM)
+                self.term_sent_at = now
+        if self.cancel_sent_at is not None and self.term_sent_at is None and \
+                now - self.cancel_sent_at > self.grace_s:
+            self.notices.append(f"the child did not stop within {self.grace_s:g} s of the "
+                                f"cancel; it was terminated")
+            self._signal(signal.SIGTERM)
+            self.term_sent_at = now
+        if self.term_sent_at is not None and not self.killed and \
+                now - self.term_sent_at > TERM_GRACE_S:
+            self._signal(signal.SIGKILL)
+            self.killed = True
+
+    def _send(self, message: dict) -> None:
+        try:
+            assert self.proc is not None and self.proc.stdin is not None
+            self.proc.stdin.write((json.dumps(message) + "\n").encode("utf-8"))
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            pass  # the child is gone; its exit status tells why
+
+    def _signal(self, sig: int) -> None:
+        _signal_group(self.proc, sig)
+
+    def _stop_now(self) -> None:
+        """Make sure no child (or grandchild in its group) outlives this call."""
+        _stop_process(self.proc)
+
+    # ------------------------------------------------------------------ outcome
+    def _outcome(self, returncode: Optional[int]) -> RunResult:
+        tail = self._log_tail()
+        if self.result is not None and self.failure is None:
+            try:
+                result = RunResult.from_dict(self.result)
+            except (TypeError, ValueError) as exc:
+                self.failure = f"protocol error: child sent a bad result ({exc})"
+            else:
+                result.notices = list(result.notices) + self.notices
+                if result.status != "finished" and not result.log_tail:
+                    result.log_tail = tail
+                result.baseline_checked = self.baseline_checked  # type: ignore[attr-defined]
+                self._ensure_terminal_event(result)
+                return result
+        reason = self.failure or self._exit_reason(returncode)
+        finished = self.terminal.result if isinstance(self.terminal, ev.RunFinished) else None
+        if finished and self.failure is None and not _EXITING.is_set():
+            # The run completed and said so; only the last line was lost (a crash at exit).
+            try:
+                result = RunResult.from_dict(finished)
+            except (TypeError, ValueError):
+                pass
+            else:
+                result.notices = list(result.notices) + self.notices + [
+                    f"the child ended badly after the run finished: {reason}"]
+                result.log_tail = tail
+                return result
+        if _EXITING.is_set():
+            return self._failed("cancelled: diffbench exited during the run", "cancelled",
+                                tail)
+        cancelled = self.cancel.is_set() and not (self.failure or "").startswith(
+            ("timed out", "protocol"))
+        return self._failed(reason if not cancelled else f"cancelled ({reason})",
+                            "cancelled" if cancelled else "failed", tail)
+
+    def _exit_reason(self, returncode: Optional[int]) -> str:
+        if returncode is None:
+            return "child did not exit"
+        if returncode < 0:
+            name = _signal_name(-returncode)
+            reason = _SIGNAL_REASONS.get(name, f"child killed by {name}")
+            if name == "SIGKILL" and self.killed:
+                reason = "child killed by SIGKILL"
+        elif returncode > 0:
+            reason = f"child exited with code {returncode}"
+        else:
+            reason = "child exited without sending a result (event stream truncated)"
+        if self.hello is None and returncode != 0:
+            reason += f" before it started ({self.python})"
+        last = self._last_error_line() if returncode and returncode > 0 else ""
+        return f"{reason}: {last}" if last else reason
+
+    def _last_error_line(self) -> str:
+        for line in reversed(self.log):
+            line = line.strip()
+            if line and not line.startswith(("File ", "Traceback", "^", "~")):
+                return _clip(line, 200)
+        return ""
+
+    def _failed(self, reason: str, status: str, tail: str) -> RunResult:
+        data = self.base.to_dict()
+        partial = None
+        if self.terminal is not None and getattr(self.terminal, "result", None):
+            partial = self.terminal.result
+        if partial:
+            data.update({k: v for k, v in partial.items() if k in ("config", "environment",
+                                                                     "metrics", "image_path")})
+        result = RunResult.from_dict(data)
+        result.status, result.error, result.log_tail = status, reason, tail
+        if not partial:
+            for phase, field in (("load", "load_s"), ("accelerate", "accelerate_s"),
+                                 ("warmup", "warmup_s")):
+                if phase == "warmup" and not self.cfg.warmups:
+                    continue  # no warmup calls: warmup_s stays None, as the runner reports
+                if phase in self.phase_times:
+                    setattr(result.metrics, field, self.phase_times[phase])
+        if self.hello and not result.environment:
+            result.environment = dict(self.hello.get("environment") or {})
+        result.notices = list(result.notices) + self.notices
+        self._ensure_terminal_event(result, force=True)
+        return result
+
+    def _finish_without_child(self, reason: str) -> RunResult:
+        return self._failed(reason, "failed", "")
+
+    def _ensure_terminal_event(self, result: RunResult, force: bool = False) -> None:
+        """Send RunFinished/RunFailed last if the child did not, or if its one is stale."""
+        if self.terminal is not None and not force:
+            return
+        if self.terminal is not None and isinstance(self.terminal, ev.RunFailed) and \
+                self.terminal.status == result.status and self.terminal.reason == result.error:
+            return
+        if result.status == "finished":
+            self.on_event(ev.RunFinished(result=result.to_dict()))
+        else:
+            self.on_event(ev.RunFailed(reason=result.error or result.status,
+                                       status=result.status, result=result.to_dict(),
+                                       log_tail=result.log_tail or ""))
+
+    def _log_tail(self) -> str:
+        text = "\n".join(self.log)
+        return text[-LOG_TAIL_CHARS:]
+
+
+def _pump(stream: IO[bytes], lines: "queue.Queue[Optional[str]]") -> None:
+    """Move stdout lines into ``lines``; None marks the end. A last line without a newline
+    (the child died mid-write) is passed on prefixed with :data:`_TRUNCATED`."""
+    try:
+        for raw in iter(stream.readline, b""):
+            text = raw.decode("utf-8", "replace")
+            lines.put(text.rstrip("\r\n") if text.endswith("\n") else _TRUNCATED + text)
+    except (OSError, ValueError):
+        pass
+    finally:
+        lines.put(None)
+
+
+def _stop_process(proc: Optional[subprocess.Popen]) -> None:
+    """SIGKILL ``proc``'s process group unless it has exited (then its leftover group
+    members), reap it, close its pipes and forget it."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        _signal_group(proc, signal.SIGKILL)
+        try:
+            proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:  # pragma: no cover - unkillable (D state)
+            pass
+    else:
+        _signal_group(proc, signal.SIGKILL)  # grandchildren left in the group
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+    with _LIVE_LOCK:
+        _LIVE.discard(proc)
+
+
+def _signal_group(proc: Optional[subprocess.Popen], sig: int) -> None:
+    if proc is None:
+        return
+    try:
+        os.killpg(proc.pid, sig)  # the child leads its own group (start_new_session)
+    except (ProcessLookupError, PermissionError):
+        pass
+    except OSError:  # pragma: no cover - no process groups (non-POSIX)
+        try:
+            proc.send_signal(sig)
+        except OSError:
+            pass
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+_EXITING = threading.Event()
+
+
+def kill_all_children() -> None:
+    """Kill (SIGKILL to the process group) every child run this interpreter started, now.
+
+    For a caller that must not wait for a graceful cancel (a dashboard quitting at once).
+    Also this module's exit hook, so no child outlives its parent. Each killed run returns
+    as failed/cancelled to whoever waits on it; later runs in this process are refused.
+    """
+    _EXITING.set()
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGKILL)
+
+
+atexit.register(kill_all_children)
+# atexit handlers run only after non-daemon threads have ended — a thread waiting on a child
+# would keep the interpreter alive until the run ends. threading's own exit hook runs first.
+_register = getattr(threading, "_register_atexit", None)
+if _register is not None:
+    try:
+        _register(kill_all_children)
+    except RuntimeError:  # pragma: no cover - imported during interpreter shutdown
+        pass

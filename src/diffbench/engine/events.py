@@ -1,0 +1,145 @@
+"""Events emitted by :func:`diffbench.engine.runner.run` while a run progresses.
+
+Every event is a frozen dataclass that serialises to one JSON object (``to_dict`` /
+``event_from_dict``) with a ``"type"`` key naming the class, so the same stream can travel
+as JSON lines from a child process (diffbench.engine.worker) to the CLI or the dashboard.
+
+Times are seconds (``*_s``) or milliseconds (``*_ms``); ``t_s`` is seconds since the run began.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+#: Phases of a run, in order. "warmup" includes compilation (as OneDiff's script counts it).
+PHASES = ("load", "accelerate", "warmup", "measure", "save")
+
+
+@dataclass(frozen=True)
+class PhaseStarted:
+    """A phase began. ``detail`` is a short human note ("warmup 1/2", "torch.compile UNet")."""
+
+    phase: str
+    t_s: float = 0.0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PhaseFinished:
+    """A phase ended after ``elapsed_s`` seconds of wall time."""
+
+    phase: str
+    elapsed_s: float
+    t_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    """A denoising step ended.
+
+    ``call`` is "warmup" or "measured"; ``index`` is 1-based, ``total`` the steps this call
+    will run (img2img: int(steps * strength)). ``step_ms`` is host wall time since the previous
+    step end (or the call start) — a live estimate; the measured figures in RunResult come from
+    CUDA events on GPU. ``warmup_index`` is 1-based for warmup calls, 0 for the measured call.
+    """
+
+    call: str
+    index: int
+    total: int
+    step_ms: float
+    warmup_index: int = 0
+    t_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class CompileProgress:
+    """Compiler activity, cumulative since the accelerator was applied.
+
+    ``frames``: Dynamo frames traced; ``graphs``: graphs compiled; ``kernels``: kernels
+    autotuned/generated; ``recompiles``: recompilations; ``elapsed_s`` since compile began.
+    """
+
+    frames: int = 0
+    graphs: int = 0
+    kernels: int = 0
+    recompiles: int = 0
+    elapsed_s: float = 0.0
+    message: str = ""
+    t_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    """A notice or warning for the user (e.g. "ignoring nexfort-only key 'mode'")."""
+
+    level: str  # "info" | "warning" | "error"
+    text: str
+    t_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run completed; ``result`` is :meth:`diffbench.engine.result.RunResult.to_dict`."""
+
+    result: dict = field(default_factory=dict)
+    t_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    """The run ended without a result. ``status`` is "failed" or "cancelled".
+
+    ``result`` holds what was measured before the end (a RunResult dict with that status).
+    """
+
+    reason: str
+    status: str = "failed"
+    result: dict = field(default_factory=dict)
+    log_tail: str = ""
+    t_s: float = 0.0
+
+
+Event = Union[PhaseStarted, PhaseFinished, StepFinished, CompileProgress, LogMessage,
+              RunFinished, RunFailed]
+EventCallback = Callable[[Event], None]
+
+_EVENT_TYPES = {cls.__name__: cls for cls in (
+    PhaseStarted, PhaseFinished, StepFinished, CompileProgress, LogMessage, RunFinished,
+    RunFailed)}
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """Return the event as a JSON-serialisable dict with a ``"type"`` key."""
+    data = dataclasses.asdict(event)
+    data["type"] = type(event).__name__
+    return data
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from :func:`to_dict` output.
+
+    Raises:
+        ValueError: unknown ``type``, or fields that do not match the event class.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"event must be a JSON object, got {type(data).__name__}")
+    payload = dict(data)
+    kind = payload.pop("type", None)
+    cls = _EVENT_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(f"unknown event type {kind!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(payload) - names
+    if unknown:
+        raise ValueError(f"{kind}: unknown fields {sorted(unknown)}")
+    try:
+        return cls(**payload)
+    except TypeError as exc:
+        raise ValueError(f"{kind}: {exc}") from None
+
+
+def null_callback(event: Event) -> None:  # noqa: ARG001 - the do-nothing default
+    """Event sink that drops everything (the default for library callers)."""
+

@@ -1,0 +1,69 @@
+"""Registry of built-in random-weight models (tiny-* here, synthetic-* in synthetic.py).
+
+Cheap to import: no torch. Builders import torch/diffusers when called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+#: Model families and the pipeline layout each implies.
+FAMILIES = ("sd15", "sdxl", "pix2pix")
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model built in code, not loaded from disk.
+
+    ``build(device: str, dtype: torch.dtype) -> dict`` returns diffusers components keyed by
+    pipeline argument name (unet, vae, text_encoder, tokenizer, [text_encoder_2, tokenizer_2],
+    scheduler), already on ``device`` in ``dtype``. ``family`` is one of FAMILIES;
+    ``native_size`` is the default height/width in pixels.
+    """
+
+    name: str
+    family: str
+    build: Callable[..., dict]
+    native_size: int
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
+
+
+_BUILTINS: dict[str, BuiltinModel] = {}
+#: Modules that register built-ins, by name prefix; imported on first use.
+_PROVIDERS = {"tiny-": "diffbench.engine.models.tiny", "synthetic-": "diffbench.engine.models.synthetic"}
+
+
+def register_builtin(model: BuiltinModel) -> BuiltinModel:
+    """Add (or replace) a built-in model under ``model.name``; returns it."""
+    _BUILTINS[model.name] = model
+    return model
+
+
+def _load_provider(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:  # a real missing dependency inside the provider
+            raise
+
+
+def get_builtin(name: str) -> BuiltinModel | None:
+    """The built-in model called ``name``, or None. Imports its provider module lazily."""
+    if name not in _BUILTINS:
+        for prefix, module in _PROVIDERS.items():
+            if name.startswith(prefix):
+                _load_provider(module)
+    return _BUILTINS.get(name)
+
+
+def list_builtins() -> dict[str, BuiltinModel]:
+    """Every built-in model by name (loads all providers that exist)."""
+    for module in _PROVIDERS.values():
+        _load_provider(module)
+    return dict(sorted(_BUILTINS.items()))

@@ -1,0 +1,1 @@
+"""Run presets shipped with diffbench: one TOML file per profile (see diffbench.engine.profiles)."""

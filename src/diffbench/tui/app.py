@@ -1,0 +1,571 @@
+"""The diffbench dashboard: settings on the left, live run, results and history on the right.
+
+Runs execute in a Textual thread worker that calls diffbench.tui.engine_bridge (child process by
+default); this module imports no torch, so the first screen is up in well under a second.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from textual import events, on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.containers import Horizontal, Vertical
+from textual.dom import DOMNode
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Static
+
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import ConfigError, DiffbenchError
+from diffbench.engine.result import RunResult
+from diffbench.tui import engine_bridge
+from diffbench.tui import form_memory
+from diffbench.tui import messages as msg
+from diffbench.tui.runs import accel_of
+from diffbench.tui.analysis_actions import AnalysisActions
+from diffbench.tui.history_actions import HistoryActions
+from diffbench.tui.probes import EnvironmentProbes
+from diffbench.tui.widgets.history import HistoryTable
+from diffbench.tui.widgets.live import PHASE_LABELS, LivePanel
+from diffbench.tui.widgets.results import ResultPanels
+from diffbench.tui.widgets.settings import SettingsForm
+from diffbench.tui.widgets.view_tabs import ViewTabs
+
+#: RunConfig field names, to point at the form field a ConfigError is about.
+_FIELDS = tuple(RunConfig().to_dict())
+
+
+def field_of_error(message: str) -> Optional[str]:
+    """The RunConfig field a ConfigError message names first (None if none)."""
+    first = message.split(" ", 1)[0]
+    if first in _FIELDS:
+        return first
+    for word in ("compiler", "scheduler", "quantize", "input_image", "strength", "steps",
+                 "model"):
+        if word in message:
+            return word
+    if "img2img" in message or "input image" in message:
+        return "input_image"
+    return None
+
+
+class DashboardScreen(Screen):
+    """The dashboard's screen. Textual restyles every widget of a screen when it is resumed;
+    on the first resume, right after start-up, each widget has just been styled as it was
+    mounted, so that pass (about 0.07 s of CPU on a 2-core box, before the first paint) is
+    skipped. Later resumes (after a dialog closes) restyle as usual."""
+
+    _resumed_once = False
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # runs before Screen's own handler, which reads refresh_styles
+        if not self._resumed_once:
+            self._resumed_once = True
+            event.refresh_styles = False
+
+
+class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
+    """The dashboard. ``engine`` replaces the real engine (tests pass diffbench.tui.testing.FakeEngine);
+    ``history`` replaces the run store; ``export_dir`` is where exports go (default: cwd)."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
+    TITLE = "diffbench"
+    # Focus is given after the first paint (see on_mount): focusing re-styles the
+    # ancestors, and the first screen should not wait for that.
+    AUTO_FOCUS = None
+    SUB_TITLE = "diffusion inference benchmark"
+    # SSH-safe keys: no ctrl+s/ctrl+q-style flow-control clashes beyond Textual's own quit,
+    # none of the multiplexers' prefixes (ctrl+a screen, ctrl+b tmux), no ctrl+z/ctrl+c/
+    # ctrl+\ (signals), no function keys needed (F1 is an alias for ?).
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run", priority=True),
+        Binding("ctrl+g", "cancel", "Cancel", priority=True),
+        Binding("ctrl+e", "export", "Export", priority=True),
+        Binding("ctrl+o", "preview", "Image", priority=True),
+        Binding("ctrl+t", "compare", "Compare", priority=True),
+        Binding("ctrl+l", "load_run", "Re-run cfg", priority=True),
+        Binding("ctrl+f", "filter", "Filter", show=False, priority=True),
+        Binding("ctrl+n", "sweep", "Sweep", show=False, priority=True),
+        Binding("ctrl+y", "throughput", "Throughput", show=False, priority=True),
+        # ctrl+k: in the form's fields this replaces "delete to end of line", as ctrl+e
+        # replaces "end"; every other ctrl+letter is taken by the terminal or another key
+        Binding("ctrl+k", "image_compare", "Image vs baseline", show=False, priority=True),
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, engine: Optional[engine_bridge.EngineFn] = None,
+                 history: Any = None, in_process: bool = False,
+                 export_dir: Optional[Path] = None) -> None:
+        super().__init__()
+        self._engine = engine
+        self._in_process = in_process
+        self._history = history
+        self.export_dir = Path(export_dir) if export_dir else None
+        self._tokens = itertools.count(1)
+        self.run_token = 0  # token of the run in progress (0: none)
+        self.running_cfg: Optional[RunConfig] = None
+        self.current_phase: Optional[str] = None
+        self.cancel_event: Optional[threading.Event] = None
+        self.config_error: Optional[str] = None
+        self.last_result: Optional[RunResult] = None
+        self.last_exported: Optional[Path] = None
+        self._button_state: Optional[tuple[bool, bool]] = None
+        self._validated = False
+        self._validation_queued = False
+        # background checks (their threads compete with the first paint) wait for this
+        self.first_painted = False
+        self._heap_frozen = False
+        # filled by worker threads after start-up (diffbench.tui.checks); None = not known yet
+        self.device: Optional[str] = None
+        self.backends: dict[str, tuple[bool, str]] = {}
+        self.model_problems: dict[str, Optional[str]] = {}
+        self.gpu_available = False
+        self._labeled_device: Optional[str] = None
+        self.all_backends: dict[str, dict[str, tuple[bool, str]]] = {}
+        self.quantize_modes: dict[str, dict[str, tuple[bool, str]]] = {}
+        # quit during a run: "asked" while the confirm dialog is up, "cancelling" while the
+        # cancelled run is being recorded, None otherwise
+        self.quit_state: Optional[str] = None
+
+    # ------------------------------------------------------------------ layout
+    def get_default_screen(self) -> Screen:
+        return DashboardScreen(id="_default")
+
+    def update_styles(self, node: DOMNode, animate: bool = True) -> None:
+        """Textual's restyle on a class change, skipped for a widget not mounted yet: it is
+        styled when it is mounted anyway (widgets built with compact=True and the like
+        would otherwise be styled twice before the first paint)."""
+        if node is not self and not node.is_attached:
+            return
+        super().update_styles(node, animate=animate)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield SettingsForm(engine_bridge.list_profiles(), id="settings")
+                yield Static("", id="validation")
+                yield Button("Run  ctrl+r", id="run", variant="success", compact=True)
+            with Vertical(id="right"):
+                yield LivePanel(id="live")
+                yield ResultPanels(id="results")
+                history = Vertical(
+                    Input(placeholder="filter: model, accelerator, status... (ctrl+f)",
+                          id="filter", compact=True),
+                    HistoryTable(id="history"), id="tab_history", classes="pane")
+                # the RichLog is created with the first log line (see log_widget)
+                log = Vertical(id="tab_log", classes="pane")
+                yield ViewTabs(("History", history), ("Log", log), id="tabs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#left").border_title = "Settings"
+        if self._history is None:
+            self._history = engine_bridge.open_history()
+        self.refresh_history()
+        remembered = form_memory.load()
+        if remembered:  # the settings of the last run started, as the user left them
+            self.form().load(remembered, profile=remembered.get("profile"))
+        self.validate_form()
+        # focused now, not after the first paint: a key typed before it would move on from
+        # wherever Textual put the focus, then the focus would jump
+        self.query_one("#model", Input).focus()
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        self.first_painted = True
+        self._probe_worker()
+        self.validate_form()  # starts the model check held back until now
+        # the first screen's light stand-ins become the real widgets (see their modules)
+        self.form().upgrade_selects()
+        self.query_one(ViewTabs).upgrade()
+        self._freeze_heap()
+
+    def _freeze_heap(self) -> None:
+        """Move the objects alive after start-up (modules, widgets, styles: ~70,000) out of
+        the garbage collector's reach until the app ends. A full collection walks every
+        tracked object: during a run at 1,000 step events/s one came every few seconds and
+        stalled key presses by 50-140 ms; with the start-up heap frozen it takes ~25 ms.
+        Not collected first (that would stall ~35 ms): only ~500 objects are garbage at
+        this point, and on_unmount unfreezes."""
+        if not self._heap_frozen:
+            gc.freeze()
+            self._heap_frozen = True
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def history(self) -> Any:
+        return self._history
+
+    @property
+    def running(self) -> bool:
+        return self.run_token != 0
+
+    def form(self) -> SettingsForm:
+        return self.query_one(SettingsForm)
+
+    def table(self) -> HistoryTable:
+        return self.query_one(HistoryTable)
+
+    def live(self) -> LivePanel:
+        return self.query_one(LivePanel)
+
+    def log_widget(self) -> Any:
+        """The log pane's RichLog, created on first use: it is hidden at start-up, and
+        textual's RichLog pulls in rich.pretty and attrs (tens of ms before the first screen).
+        """
+        from textual.widgets import RichLog
+
+        found = self.query("#log")
+        if found:
+            return found.first(RichLog)
+        log = RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+        self.query_one("#tab_log").mount(log)
+        return log
+
+    def log_line(self, level: str, text: str) -> None:
+        style = {"warning": "yellow", "error": "bold red"}.get(level, "")
+        from rich.text import Text
+
+        self.log_widget().write(Text(f"[{level}] {text}", style=style))
+
+    def refresh_history(self) -> None:
+        try:
+            runs = list(self._history.list())
+        except Exception as exc:  # a broken store must not take the dashboard down
+            self.notify(f"cannot read history: {exc}", severity="error")
+            runs = []
+        self.table().set_runs(runs)
+
+    # ------------------------------------------------------------------ validation
+    @on(SettingsForm.Changed)
+    def _form_changed(self) -> None:
+        # coalesce: a profile load or start-up fires many changes; validate once after them
+        if not self._validation_queued:
+            self._validation_queued = True
+            self.call_after_refresh(self.validate_form)
+
+    def validate_form(self) -> None:
+        """Build a RunConfig from the form; show the ConfigError and disable Run if any."""
+        self._validation_queued = False
+        try:
+            label = self.query_one("#validation", Static)
+        except NoMatches:  # a late message while the app shuts down
+            return
+        try:
+            cfg = self.form().build_config()
+        except ConfigError as exc:
+            error: Optional[str] = str(exc)
+        else:
+            error = self._environment_problem(cfg)
+        if error != self.config_error or not self._validated:
+            self._validated = True
+            self.config_error = error
+            if error:
+                label.update(f"[b]Cannot run:[/b] {error}")
+            else:
+                label.update("Ready: ctrl+r runs these settings.")
+            label.set_class(error is not None, "error")
+            self.form().mark_invalid(field_of_error(error) if error else None)
+        if self.all_backends and self._form_device() != self._labeled_device:
+            self._label_compilers()
+        self._update_run_button()
+
+    def _update_run_button(self) -> None:
+        # Only touch widgets when the state flips: re-styling and footer refreshes are the
+        # expensive part of a keystroke.
+        state = (self.running, self.config_error is None)
+        if state == self._button_state:
+            return
+        self._button_state = state
+        button = self.query_one("#run", Button)
+        button.disabled = self.running or self.config_error is not None
+        button.label = "Running... ctrl+g cancels" if self.running else "Run  ctrl+r"
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        if action in ("run", "cancel") and self.screen_owns_run_keys():
+            return False  # the sweep/throughput view binds ctrl+r / ctrl+g itself
+        if action == "run":
+            return None if (self.running or self.config_error) else True
+        if action == "cancel":
+            return True if self.running else None
+        return True
+
+    @on(SettingsForm.ProfileChosen)
+    def load_profile(self, event: SettingsForm.ProfileChosen) -> None:
+        try:
+            data = engine_bridge.load_profile(event.name)
+        except DiffbenchError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.form().load(data, profile=event.name)
+        self.notify(f"loaded profile {event.name}", timeout=2)
+
+    # ------------------------------------------------------------------ running
+    @on(Button.Pressed, "#run")
+    def action_run(self) -> None:
+        """Validate the form and start the run worker."""
+        if self.running:
+            self.notify("a run is already in progress; ctrl+g cancels it", severity="warning")
+            return
+        try:
+            # the form as typed (task "auto" stays auto), remembered for the next start
+            values = self.form().values()
+            cfg = RunConfig(**values)
+        except ConfigError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        # The background model check may not have answered yet (it waits for typing to
+        # stop): ask now, as the CLI's preflight does (cheap: no torch, a few file checks).
+        from diffbench.tui import checks
+
+        problem = checks.model_problem(cfg.model)
+        if problem:
+            self.model_problems[cfg.model] = problem
+            self._validated = False
+            self.validate_form()
+            self.notify(problem, severity="error")
+            return
+        self.start_run(cfg, remember=values)
+
+    def start_run(self, cfg: RunConfig, remember: Optional[dict[str, Any]] = None) -> None:
+        """Start ``cfg`` in the run worker; ``remember``: form values to restore at the next
+        start (written by the worker thread)."""
+        self.run_token = next(self._tokens)
+        self.running_cfg = cfg
+        self.current_phase = None
+        self.cancel_event = threading.Event()
+        description = f"starting {cfg.model} {cfg.task}, compiler {cfg.compiler}..."
+        size = f"{cfg.width}x{cfg.height}" if cfg.width else "native size"
+        self.live().begin(description, f"{cfg.model} {cfg.task} {size} {cfg.compiler} "
+                                       f"{cfg.steps} steps")
+        self.log_line("info", f"run {self.run_token}: {cfg.model} task={cfg.task} "
+                              f"compiler={cfg.compiler} steps={cfg.steps}")
+        self.query_one(ResultPanels).mark_previous()
+        self._update_run_button()
+        self._run_worker(cfg, self.run_token, self.cancel_event, remember)
+        if self.gpu_available:
+            self._gpu_worker(self.run_token, self.cancel_event)
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
+    def _run_worker(self, cfg: RunConfig, token: int, cancel: threading.Event,
+                    remember: Optional[dict[str, Any]] = None) -> None:
+        if remember is not None:
+            form_memory.save(remember)  # here, not in the UI thread: it fsyncs
+
+        def post(message: Any) -> None:
+            # Store the result here, before the UI hears of it: quitting at once (ctrl+q
+            # twice during a run) ends the UI, but the app waits for this thread, so the
+            # cancelled run still reaches the history.
+            if isinstance(message, msg.RunEnded) and message.result is not None:
+                try:
+                    self._history.add(message.result)
+                except Exception as exc:  # keep the result on screen even if the store fails
+                    message.save_error = f"could not save the run to history: {exc}"
+            self.post_message(message)
+
+        engine_bridge.run_engine(cfg, post, token, cancel, self._engine, self._in_process)
+
+    def action_cancel(self) -> None:
+        """Ask the engine to stop at the next step or warmup boundary."""
+        if not self.running or self.cancel_event is None:
+            self.notify("nothing is running")
+            return
+        if self.cancel_event.is_set():
+            self.notify("already cancelling; the engine stops at the next step")
+            return
+        self.cancel_event.set()
+        cfg = self.running_cfg
+        what = PHASE_LABELS.get(self.current_phase or "", "start-up")
+        line = f"Cancelling {what} of {cfg.model if cfg else 'the run'}..."
+        self.live().set_status(line, style="bold yellow")
+        self.log_line("warning", line)
+
+    @on(msg.PhaseChanged)
+    def _on_phase(self, message: msg.PhaseChanged) -> None:
+        if message.token != self.run_token:
+            return
+        if not message.finished:
+            self.current_phase = message.phase
+        self.live().phase(message)
+
+    @on(msg.StepProgress)
+    def _on_step(self, message: msg.StepProgress) -> None:
+        if message.token == self.run_token:
+            self.live().step(message)
+
+    @on(msg.CompileUpdate)
+    def _on_compile(self, message: msg.CompileUpdate) -> None:
+        if message.token == self.run_token:
+            self.live().compile(message)
+
+    @on(msg.GpuUpdate)
+    def _on_gpu(self, message: msg.GpuUpdate) -> None:
+        if message.token == self.run_token:
+            self.live().gpu(message)
+
+    @on(msg.LogLine)
+    def _on_log(self, message: msg.LogLine) -> None:
+        if message.token == self.run_token:
+            self.log_line(message.level, message.text)
+
+    @on(msg.RunEnded)
+    def _on_ended(self, message: msg.RunEnded) -> None:
+        if message.token != self.run_token:
+            return
+        cfg = self.running_cfg
+        self.run_token = 0
+        self.cancel_event = None
+        result: Optional[RunResult] = message.result
+        if result is not None:
+            if message.save_error:
+                self.notify(message.save_error, severity="error")
+            self.last_result = result
+            self.refresh_history()
+            self._select_run(result.run_id)
+        name = cfg.model if cfg else "run"
+        if message.status == "finished" and result is not None:
+            m = result.metrics
+            line = (f"Finished {name} ({accel_of(result)}): inference "
+                    f"{m.inference_s or 0:.3f} s, {m.it_per_s or 0:.2f} it/s")
+            self.live().end("finished", line)
+            self.notify(line, title="Run finished", timeout=4)
+        elif message.status == "cancelled":
+            line = f"Cancelled {name}: {message.reason or 'stopped by you'}"
+            self.live().end("cancelled", line)
+            self.notify(line, severity="warning", title="Run cancelled")
+        else:
+            line = f"Failed {name}: {message.reason or 'unknown error'}"
+            self.live().end("failed", line)
+            self.log_line("error", line)
+            self.notify(line, severity="error", title="Run failed", timeout=8)
+        self._update_run_button()
+        if self.quit_state == "cancelling":  # the cancelled run is in the history now
+            self.exit()
+
+    # ------------------------------------------------------------------ history events
+    @on(HistoryTable.RowHighlighted)
+    def _on_row(self, event: HistoryTable.RowHighlighted) -> None:
+        try:
+            self._show_selected()
+        except NoMatches:  # a late highlight while the app shuts down
+            pass
+
+    @on(HistoryTable.HeaderSelected)
+    def _on_header(self, event: HistoryTable.HeaderSelected) -> None:
+        table = self.table()
+        key = str(event.column_key.value)
+        if key in ("mark",):
+            return
+        table.sort_reverse = not table.sort_reverse if key == table.sort_key else True
+        table.sort_key = key
+        table.rebuild()
+
+    @on(Input.Changed, "#filter")
+    def _on_filter(self, event: Input.Changed) -> None:
+        event.stop()
+        self.table().filter_text = event.value
+        self.table().rebuild()
+
+    # ------------------------------------------------------------------ palette
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Run", "Run the current settings (ctrl+r)", self.action_run)
+        yield SystemCommand("Cancel run", "Stop the run in progress (ctrl+g)",
+                            self.action_cancel)
+        yield SystemCommand("Export selected runs", "Write marked/selected runs to TOML",
+                            self.action_export)
+        yield SystemCommand("Export all runs", "Write every run in the history to TOML",
+                            self.action_export_all)
+        yield SystemCommand("Compare runs", "Side by side, with ratios (ctrl+t)",
+                            self.action_compare)
+        yield SystemCommand("Re-run settings of selected run", "Load its config into the form",
+                            self.action_load_run)
+        yield SystemCommand("Delete selected runs", "Remove from the history",
+                            self.action_delete)
+        yield SystemCommand("Show image", "Preview the selected run's image (ctrl+o)",
+                            self.action_preview)
+        yield SystemCommand("Save settings as profile", "Write the form to a TOML file",
+                            self.action_save_profile)
+        yield SystemCommand("Load profile file", "Fill the form from a TOML file",
+                            self.action_open_profile)
+        yield SystemCommand("Show log", "Compiler output, warnings and errors of the runs",
+                            lambda: self.action_show_tab("tab_log"))
+        yield SystemCommand("Show history", "The runs table",
+                            lambda: self.action_show_tab("tab_history"))
+        yield SystemCommand("Sweep", "Grid over settings, live matrix of it/s ratios (ctrl+n)",
+                            self.action_sweep)
+        yield SystemCommand("Open past sweep", "The matrix of a sweep in the history",
+                            self.action_open_sweep)
+        yield SystemCommand("Throughput fit", "Base and per-step cost of these settings "
+                            "(ctrl+y)", self.action_throughput)
+        yield SystemCommand("Image vs baseline", "Selected run's image beside its baseline's, "
+                            "PSNR/SSIM (ctrl+k)", self.action_image_compare)
+        yield SystemCommand("Help", "Keys and what the panels mean", self.action_help)
+
+    def on_unmount(self) -> None:
+        if self.cancel_event is not None:  # however the app ends, let the worker finish
+            self.cancel_event.set()
+        if self._heap_frozen:  # the app's objects become collectable again
+            self._heap_frozen = False
+            gc.unfreeze()
+
+    #: How long a confirmed quit waits for the cancelled run to reach the history (s).
+    QUIT_WAIT_S = 15.0
+
+    async def action_quit(self) -> None:
+        """Quit; during a run, ask first, then cancel it and wait (at most QUIT_WAIT_S) for
+        the cancelled run to be recorded. ctrl+q again (dialog up or cancelling) quits at
+        once: the run is lost, but its child process is still stopped (on_unmount)."""
+        if self.running and self.quit_state is None:
+            from diffbench.tui.screens.confirm import ConfirmScreen
+
+            self.quit_state = "asked"
+            self.push_screen(ConfirmScreen("A run is in progress: cancel it and quit? y/n"),
+                             self._quit_answered)
+            return
+        self._quit_now()
+
+    def _quit_answered(self, yes: Optional[bool]) -> None:
+        if self.quit_state != "asked":
+            return
+        if not yes:
+            self.quit_state = None
+            return
+        if not self.running:  # it ended while the dialog was up: it is recorded already
+            self._quit_now()
+            return
+        self.quit_state = "cancelling"
+        self.action_cancel()
+        self.live().set_status("Cancelling... quits once the run is saved (ctrl+q: quit now)",
+                               style="bold yellow")
+        self.set_timer(self.QUIT_WAIT_S, self._quit_now)
+
+    def _quit_now(self) -> None:
+        if self.cancel_event is not None:
+            self.cancel_event.set()  # let the worker thread end so the process can exit
+            # the app's shutdown waits for the run worker: kill its child instead of
+            # giving it the graceful-cancel period (only for the real child-process engine)
+            if self._engine is None and not self._in_process:
+                engine_bridge.kill_child_runs()
+        self.exit()
+
+
+def main() -> int:
+    """Entry point used by `diffbench` with no arguments. Returns the exit code."""
+    app = DiffbenchApp()
+    app.run()
+    return int(app.return_code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

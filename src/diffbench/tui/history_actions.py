@@ -1,0 +1,208 @@
+"""Actions on stored runs: export, delete, compare, re-run, image preview, profiles.
+
+A mixin of :class:`diffbench.tui.app.DiffbenchApp` (bindings and palette commands call these). Actions
+work on the marked runs when there are any, else on the run under the cursor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from textual.widgets import Input
+
+from diffbench.engine.config import RunConfig
+from diffbench.engine.errors import ConfigError, DiffbenchError
+from diffbench.engine.result import RunResult
+from diffbench.tui import engine_bridge
+from diffbench.tui.runs import accel_of, find_baseline, order_for_compare
+from diffbench.tui.widgets.results import ResultPanels
+from diffbench.tui.widgets.view_tabs import ViewTabs
+
+#: RunConfig field names (a stored config may carry resolved extras).
+_FIELDS = tuple(RunConfig().to_dict())
+
+
+class HistoryActions:
+    """Mixin: the history table's actions."""
+
+    # ------------------------------------------------------------------ history
+    def _select_run(self, run_id: str) -> None:
+        table = self.table()
+        try:
+            table.move_cursor(row=table.get_row_index(run_id))
+        except Exception:  # filtered out
+            pass
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        run = self.table().selected_run() or self.last_result
+        baseline = find_baseline(run, self.table().runs) if run is not None else None
+        self.query_one(ResultPanels).show(run, baseline)
+
+    def action_show_tab(self, tab: str) -> None:
+        if tab == "tab_log":
+            self.log_widget()  # created on first use
+        self.query_one(ViewTabs).active = tab
+
+    def action_filter(self) -> None:
+        self.query_one(ViewTabs).active = "tab_history"
+        self.query_one("#filter", Input).focus()
+
+    def _runs_for_action(self) -> list[RunResult]:
+        """Marked runs if any, else the selected run."""
+        table = self.table()
+        marked = table.marked_runs()
+        if marked:
+            return marked
+        run = table.selected_run()
+        return [run] if run is not None else []
+
+    def action_export(self, all_runs: bool = False) -> None:
+        """Export the marked runs (or the selected one; or all) to TOML, asking for the path."""
+        from diffbench.tui.screens.export import ExportScreen
+
+        runs = list(self.table().runs) if all_runs else self._runs_for_action()
+        if not runs:
+            self.notify("no run to export yet: run something first", severity="warning")
+            return
+        path = engine_bridge.default_export_path(runs, self.export_dir)
+
+        def done(target: Optional[str]) -> None:
+            if target:
+                self.export_runs(runs, Path(target))
+
+        self.push_screen(ExportScreen(len(runs), str(path)), done)
+
+    def export_runs(self, runs: list[RunResult], path: Path) -> Optional[Path]:
+        """Write ``runs`` to ``path`` and notify with the file name; None on failure."""
+        try:
+            written = engine_bridge.export_toml(runs, path)
+        except (OSError, ValueError, DiffbenchError) as exc:
+            self.notify(f"export failed: {exc}", severity="error", timeout=8)
+            return None
+        except ModuleNotFoundError:
+            self.notify("export is not available in this build", severity="error")
+            return None
+        self.last_exported = written
+        self.notify(f"exported {len(runs)} run{'s' if len(runs) > 1 else ''} to {written}",
+                    title="Exported", timeout=6)
+        self.log_line("info", f"exported {len(runs)} run(s) to {written}")
+        return written
+
+    def action_export_all(self) -> None:
+        self.action_export(all_runs=True)
+
+    def action_delete(self) -> None:
+        """Delete the marked (or selected) runs from the history, after a confirmation."""
+        from diffbench.tui.screens.confirm import ConfirmScreen
+
+        runs = self._runs_for_action()
+        if not runs:
+            self.notify("no run selected", severity="warning")
+            return
+
+        def done(ok: Optional[bool]) -> None:
+            if not ok:
+                return
+            for run in runs:
+                try:
+                    self._history.delete(run.run_id)
+                except Exception as exc:
+                    self.notify(f"could not delete {run.run_id}: {exc}", severity="error")
+            self.refresh_history()
+            self._show_selected()
+            self.notify(f"deleted {len(runs)} run(s)")
+
+        self.push_screen(ConfirmScreen(f"Delete {len(runs)} run(s) from the history?"), done)
+
+    def action_load_run(self) -> None:
+        """Put the selected run's config into the form (to re-run or tweak it)."""
+        run = self.table().selected_run()
+        if run is None:
+            self.notify("no run selected", severity="warning")
+            return
+        config = {k: v for k, v in run.config.items() if k in _FIELDS}
+        # the run's resolved values (device, dtype) become explicit; keep sizes as run
+        self.form().load(config)
+        self.notify(f"loaded the settings of run {run.run_id}; ctrl+r runs them again")
+
+    def action_compare(self) -> None:
+        """Side-by-side comparison of the two marked runs (or the selected and its baseline)."""
+        from diffbench.tui.screens.compare import CompareScreen
+
+        table = self.table()
+        marked = table.marked_runs()
+        if len(marked) >= 2:
+            a, b = marked[0], marked[1]
+        else:
+            run = table.selected_run()
+            base = find_baseline(run, table.runs) if run else None
+            if run is None or base is None:
+                self.notify("mark two runs with space in the history, then ctrl+t",
+                            severity="warning")
+                return
+            a, b = base, run
+        a, b = order_for_compare(a, b)
+        self.push_screen(CompareScreen(a, b))
+
+    def action_preview(self) -> None:
+        """Show the selected run's output image in the terminal (half-block cells)."""
+        from diffbench.tui.screens.preview import PreviewScreen
+
+        if isinstance(self.screen, PreviewScreen):
+            self.pop_screen()
+            return
+        run = self.table().selected_run() or self.last_result
+        if run is None or not run.image_path:
+            self.notify("the selected run has no saved image", severity="warning")
+            return
+        self.push_screen(PreviewScreen(run.image_path, title=f"{run.config.get('model')} "
+                                                             f"{accel_of(run)}"))
+
+    def action_help(self) -> None:
+        from diffbench.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_save_profile(self) -> None:
+        """Save the form as a profile TOML (asks for the path)."""
+        from diffbench.tui.screens.export import PathScreen
+
+        try:
+            cfg = self.form().build_config()
+        except ConfigError as exc:
+            self.notify(f"cannot save: {exc}", severity="error")
+            return
+
+        def done(target: Optional[str]) -> None:
+            if not target:
+                return
+            try:
+                path = engine_bridge.save_profile(cfg, Path(target))
+            except OSError as exc:
+                self.notify(f"cannot save profile: {exc}", severity="error")
+                return
+            self.notify(f"saved profile {path}")
+
+        default = (self.export_dir or Path.cwd()) / f"{cfg.model.replace('/', '_')}.toml"
+        self.push_screen(PathScreen("Save the settings as a profile", str(default)), done)
+
+    def action_open_profile(self) -> None:
+        """Load a profile TOML from a path into the form."""
+        from diffbench.tui.screens.export import PathScreen
+
+        def done(target: Optional[str]) -> None:
+            if not target:
+                return
+            try:
+                data = engine_bridge.read_profile_file(Path(target))
+                self.form().load(data)
+            except DiffbenchError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"loaded {target}")
+
+        self.push_screen(PathScreen("Load a profile TOML", ""), done)
+

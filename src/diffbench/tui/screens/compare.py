@@ -1,0 +1,47 @@
+"""Two runs side by side with ratios (B over A)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from diffbench.engine.result import RunResult
+from diffbench.tui.runs import compare_rows
+
+
+class CompareScreen(ModalScreen[None]):
+    """A = the reference (the eager run, or the older one), B = the other; the last column
+    says how B compares with A."""
+
+    BINDINGS = [Binding("escape,q,ctrl+t", "close", "Close")]
+
+    def __init__(self, a: RunResult, b: RunResult) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def compose(self) -> ComposeResult:
+        table = Table(expand=True, box=None, header_style="bold")
+        table.add_column("")
+        table.add_column(f"A {self.a.run_id}", justify="right")
+        table.add_column(f"B {self.b.run_id}", justify="right")
+        table.add_column("B vs A", justify="right")
+        for label, va, vb, ratio in compare_rows(self.a, self.b):
+            good = ("faster", "less")
+            bad = ("slower", "more")
+            style = ("green" if ratio.endswith(good) else "red" if ratio.endswith(bad)
+                     else "dim")
+            table.add_row(label, va, vb, Text(ratio, style=style))
+        with Vertical(classes="dialog wide", id="compare"):
+            yield Static(table)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#compare").border_title = "Compare runs"
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,183 @@
+"""History table: one row per run, newest first; mark rows (space) to compare or export."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from diffbench.engine.result import RunResult
+from diffbench.tui.runs import accel_of, size_of
+from diffbench.tui.widgets.format import fmt_num
+
+#: (key, header, sort key on a RunResult) in display order.
+COLUMNS = (
+    ("mark", " ", None),
+    ("id", "run id", lambda r: r.run_id),
+    ("model", "model", lambda r: str(r.config.get("model", ""))),
+    ("accel", "accel", lambda r: accel_of(r)),
+    ("size", "size", lambda r: size_of(r)),
+    ("its", "it/s", lambda r: _num(r.metrics.it_per_s)),
+    ("status", "status", lambda r: r.status),
+    ("time", "time", lambda r: r.started_at or ""),
+    ("infer", "infer s", lambda r: _num(r.metrics.inference_s)),
+    ("warmup", "warmup s", lambda r: _num(r.metrics.warmup_s)),
+    ("mem", "peak GiB", lambda r: _num(_peak(r))),
+    ("steps", "steps", lambda r: r.config.get("steps") or 0),
+    ("task", "task", lambda r: str(r.config.get("task", ""))),
+    ("p50", "p50 ms", lambda r: _num(r.metrics.step_ms_p50)),
+    ("device", "device", lambda r: str(r.config.get("device", ""))),
+)
+#: The columns, most important first, so that at 100 terminal columns (about 66 for the
+#: table) id, model, accelerator, size, it/s and status are in view; the rest scroll.
+SORTABLE = [key for key, _, fn in COLUMNS if fn is not None]
+
+
+def _num(value: Optional[float]) -> float:
+    return float("-inf") if value is None else float(value)
+
+
+def _peak(run: RunResult) -> Optional[float]:
+    m = run.metrics
+    return m.peak_allocated_gib if m.peak_allocated_gib is not None else m.peak_rss_gib
+
+
+def _short(name: str, width: int = 18) -> str:
+    """A model name in at most ``width`` characters, keeping its end (a hub id's repo name
+    or a folder's last part tells runs apart; the owner or parent folder seldom does)."""
+    return name if len(name) <= width else "…" + name[-(width - 1):]
+
+
+def _when(stamp: str) -> str:
+    try:
+        moment = datetime.fromisoformat(stamp).astimezone()
+    except (TypeError, ValueError):
+        return str(stamp or "")[:16]
+    if moment.date() == datetime.now().astimezone().date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%m-%d %H:%M")
+
+
+_STATUS_STYLE = {"finished": "green", "failed": "bold red", "cancelled": "yellow"}
+
+
+class HistoryTable(DataTable):
+    """The runs, filtered and sorted. Row keys are run ids."""
+
+    BINDINGS = [
+        Binding("space", "toggle_mark", "Mark", show=True),
+        Binding("s", "cycle_sort", "Sort", show=True),
+        Binding("c", "app.compare", "Compare", show=False),
+        Binding("e", "app.export", "Export", show=False),
+        Binding("r", "app.load_run", "Re-run", show=False),
+        Binding("d,delete", "app.delete", "Delete", show=True),
+        Binding("slash", "app.filter", "Filter", show=False),
+        Binding("l", "app.show_tab('tab_log')", "Log", show=False),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.runs: list[RunResult] = []  # all runs, newest first
+        self.marked: list[str] = []  # run ids in marking order
+        self.filter_text = ""
+        self.sort_key = "time"
+        self.sort_reverse = True
+
+    def on_mount(self) -> None:
+        for key, header, _ in COLUMNS:
+            # Text, not str: a str header is parsed as markup, which loads rich's emoji table
+            self.add_column(Text(header), key=key)
+
+    # ------------------------------------------------------------------ data
+    def set_runs(self, runs: list[RunResult]) -> None:
+        self.runs = list(runs)
+        known = {r.run_id for r in self.runs}
+        self.marked = [rid for rid in self.marked if rid in known]
+        self.rebuild()
+
+    def visible_runs(self) -> list[RunResult]:
+        """The runs the filter lets through, in the current sort order."""
+        words = self.filter_text.lower().split()
+        runs = [r for r in self.runs if all(w in self._haystack(r) for w in words)]
+        sort_fn = dict((k, fn) for k, _, fn in COLUMNS)[self.sort_key]
+        return sorted(runs, key=sort_fn, reverse=self.sort_reverse)
+
+    @staticmethod
+    def _haystack(run: RunResult) -> str:
+        c = run.config
+        return " ".join(str(x) for x in (run.run_id, c.get("model"), c.get("task"),
+                                         accel_of(run), size_of(run), run.status,
+                                         c.get("device"), c.get("dtype"))).lower()
+
+    def rebuild(self) -> None:
+        """Redraw rows keeping the cursor on the same run when it is still shown."""
+        current = self.selected_run_id()
+        self.clear()
+        for run in self.visible_runs():
+            self.add_row(*self._cells(run), key=run.run_id)
+        if current is not None and current in {r.run_id for r in self.visible_runs()}:
+            self.move_cursor(row=self.get_row_index(current))
+        for key, header, _ in COLUMNS:
+            arrow = ""
+            if key == self.sort_key:
+                arrow = " v" if self.sort_reverse else " ^"
+            self.columns[key].label = Text(header + arrow)
+
+    def _cells(self, run: RunResult) -> list:
+        m = run.metrics
+        mark = ""
+        if run.run_id in self.marked:
+            mark = "AB"[self.marked.index(run.run_id)] if len(self.marked) <= 2 else "*"
+        return [
+            Text(mark, style="bold reverse"), run.run_id,
+            _short(str(run.config.get("model", "?"))), accel_of(run), size_of(run),
+            fmt_num(m.it_per_s, 2), Text(run.status, style=_STATUS_STYLE.get(run.status, "")),
+            _when(run.started_at), fmt_num(m.inference_s, 3), fmt_num(m.warmup_s, 2),
+            fmt_num(_peak(run), 2), str(run.config.get("steps", "")),
+            str(run.config.get("task", "")), fmt_num(m.step_ms_p50, 1),
+            str(run.config.get("device", "")),
+        ]
+
+    # ------------------------------------------------------------------ selection
+    def selected_run_id(self) -> Optional[str]:
+        if self.row_count == 0:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # cursor outside the table after a clear
+            return None
+
+    def selected_run(self) -> Optional[RunResult]:
+        rid = self.selected_run_id()
+        return next((r for r in self.runs if r.run_id == rid), None)
+
+    def marked_runs(self) -> list[RunResult]:
+        by_id = {r.run_id: r for r in self.runs}
+        return [by_id[rid] for rid in self.marked if rid in by_id]
+
+    def action_toggle_mark(self) -> None:
+        rid = self.selected_run_id()
+        if rid is None:
+            return
+        if rid in self.marked:
+            self.marked.remove(rid)
+        else:
+            self.marked.append(rid)
+        self.rebuild()
+
+    def action_cycle_sort(self) -> None:
+        """Sort by the column under the cursor; again on the same column flips the order."""
+        key = str(self.ordered_columns[self.cursor_column].key.value) \
+            if self.cursor_type == "cell" else None
+        if key is None or key not in SORTABLE:
+            index = (SORTABLE.index(self.sort_key) + 1) % len(SORTABLE)
+            key = SORTABLE[index]
+            self.sort_reverse = key in ("time", "its")
+        elif key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        self.sort_key = key
+        self.rebuild()
+        self.notify(f"sorted by {dict((k, h) for k, h, _ in COLUMNS)[key]}", timeout=2)
