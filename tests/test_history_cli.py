@@ -141,7 +141,8 @@ def test_compare_prints_ratios_b_over_a(history, capsys):
     assert data["settings"]["compiler"] == ["none", "compile"]
     assert cli(["compare", "aaaa", "bbbb"]) == 0
     out = capsys.readouterr().out
-    assert "1.50x" in out and "0.50x" in out and "compiler_config" in out
+    # B vs A as a factor and a word, as the dashboard's compare (it/s 1.5x, inference 0.5x)
+    assert "1.50x faster" in out and "2.00x faster" in out and "compiler_config" in out
 
 
 def test_compare_with_a_failed_run_and_images(history, tmp_path, capsys):
@@ -173,10 +174,10 @@ def test_compare_shows_a_dash_for_missing_values_never_a_ratio(history, capsys):
                                           recompiles=0)))
     assert cli(["compare", "dddd", "eeee"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    [warmup] = [line for line in lines if "warmup s" in line]
-    assert [c.strip() for c in warmup.split("│")[2:5]] == ["–", "2", "–"]
+    [warmup] = [line for line in lines if "warmup" in line]
+    assert [c.strip() for c in warmup.split("│")[2:5]] == ["-", "2.00 s", "-"]
     [recompiles] = [line for line in lines if "recompiles" in line]
-    assert [c.strip() for c in recompiles.split("│")[2:5]] == ["0", "0", "–"]
+    assert [c.strip() for c in recompiles.split("│")[2:5]] == ["0", "0", "-"]
 
 
 @pytest.mark.parametrize("output", ["flood", "one line", "rich"])

@@ -147,7 +147,7 @@ async def test_history_keeps_id_model_accel_size_its_status_in_view_at_100_colum
         for column in table.ordered_columns:
             right += column.get_render_width(table)
             shown[str(column.key.value)] = right <= view
-        for key in ("id", "model", "accel", "size", "its", "status"):
+        for key in ("id", "model", "accel", "size", "it_per_s", "status"):
             assert shown[key], f"column {key} is cut off at 100 columns ({view} wide)"
 
 

@@ -15,6 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 from rich.table import Table
 
 from diffbench.engine import events as ev
+from diffbench.engine.metrics import summary_rows
 from diffbench.cli._console import make_console
 
 _PHASE_LABELS = {"load": "Load model", "accelerate": "Accelerate", "warmup": "Warmup",
@@ -140,12 +141,9 @@ class RunView:
             self.out.print(table)
 
 
-def _fmt(value: Optional[float], unit: str, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}{unit}"
-
-
 def summary_table(result: Any) -> Table:
-    """A two-column rich Table of the result's metrics (rows only for measured values)."""
+    """A two-column rich Table of the result's metrics (rows from the metrics catalog, only
+    for measured figures), then the image check, device, image path and run id."""
     m = result.metrics
     cfg = result.config
     title = (f"{cfg.get('model')} · {cfg.get('task')} · {cfg.get('width')}x{cfg.get('height')}"
@@ -153,33 +151,9 @@ def summary_table(result: Any) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
-    rows: list[tuple[str, str]] = []
-    if m.load_s is not None:
-        rows.append(("Load time", _fmt(m.load_s, "s")))
-    if m.warmup_s is not None:
-        rows.append(("Warmup time", _fmt(m.warmup_s, "s")))
-        if m.compile_s is not None:
-            rows.append(("  of which compiling (≤)", _fmt(m.compile_s, "s")))
-    if m.inference_s is not None:
-        rows.append(("Inference time", _fmt(m.inference_s, "s")))
-    if m.it_per_s is not None:
-        rows.append(("Iterations per second", _fmt(m.it_per_s, "")))
-    if m.peak_allocated_gib is not None:
-        rows.append(("Max used CUDA memory", f"{m.peak_allocated_gib:.3f}GiB "
-                     f"(reserved {m.peak_reserved_gib:.3f}GiB)"))
-    elif m.peak_rss_gib is not None:
-        rows.append(("Max used memory (peak RSS)", _fmt(m.peak_rss_gib, "GiB")))
-    if m.steps_run is not None:
-        rows.append(("Steps run", str(m.steps_run)))
-    if m.step_ms_p50 is not None:
-        rows.append(("Step time p50 / p90 / max", f"{m.step_ms_p50:.1f} / "
-                     f"{m.step_ms_p90:.1f} / {m.step_ms_max:.1f} ms"))
-    if m.recompiles is not None:
-        rows.append(("Recompiles in measured call", str(m.recompiles)))
+    rows: list[tuple[str, str]] = [(label, escape(text)) for label, text in summary_rows(m)]
     if m.image_flag:
-        rows.append(("Image check", f"[red]{m.image_flag}[/]"))
-    if m.psnr_db is not None:
-        rows.append(("vs baseline PSNR / SSIM", f"{m.psnr_db:.2f} dB / {m.ssim:.4f}"))
+        rows.append(("Image check", f"[red]{escape(m.image_flag)}[/]"))
     env = result.environment or {}
     if env.get("device"):
         where = env.get("gpu") or f"{env['device']} ({env.get('cpu_threads', '?')} threads)"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Optional
 
+from diffbench.engine.metrics import MISSING, format_metric, table_columns, value_of
 from diffbench.engine.result import STATUSES, RunResult
 
 
@@ -102,14 +102,9 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def peak_memory_gib(result: RunResult) -> Optional[float]:
-    """The measured call's peak: CUDA max allocated when known, else the process peak RSS."""
-    m = result.metrics
-    return m.peak_allocated_gib if m.peak_allocated_gib is not None else m.peak_rss_gib
-
-
 def print_runs(runs: list[RunResult], title: str = "Runs") -> None:
-    """Print ``runs`` as a rich table (id, time, status, model, size, compiler, figures)."""
+    """Print ``runs`` as a rich table (id, time, status, model, size, compiler, then the
+    metrics catalog's table columns, error)."""
     from rich import box
     from diffbench.cli._console import make_console
     from rich.table import Table
@@ -119,24 +114,27 @@ def print_runs(runs: list[RunResult], title: str = "Runs") -> None:
         console.print("no runs stored yet; run one with: diffbench run")
         return
     colors = {"finished": "green", "failed": "red", "cancelled": "yellow"}
+    columns = table_columns()
     rows = []
     for run in runs:
-        cfg, m = run.config or {}, run.metrics
-        size = f"{cfg.get('width')}x{cfg.get('height')}" if cfg.get("height") else "-"
-        model = str(cfg.get("model", "-"))
+        cfg = run.config or {}
+        size = f"{cfg.get('width')}x{cfg.get('height')}" if cfg.get("height") else MISSING
+        model = str(cfg.get("model", MISSING))
         if cfg.get("task") not in (None, "t2i"):
             model += f" ({cfg['task']})"
         rows.append([run.run_id, run.started_at.replace("T", " ")[5:16], run.status, model,
-                     size, str(cfg.get("compiler", "-")), fmt(m.it_per_s, 2),
-                     fmt(m.inference_s, 3), fmt(m.warmup_s, 2), fmt(peak_memory_gib(run), 2),
+                     size, str(cfg.get("compiler", MISSING)),
+                     *(format_metric(c.key, value_of(run, c.key), unit=False) for c in columns),
                      run.error or ""])
-    headers = ("id", "started UTC", "status", "model", "size", "compiler", "it/s", "infer s",
-               "warmup s", "peak GiB", "error")
-    numeric = {"size", "it/s", "infer s", "warmup s", "peak GiB"}
+    headers = ("id", "started UTC", "status", "model", "size", "compiler",
+               *(c.column for c in columns), "error")
+    numeric = {"size", *(c.column for c in columns)}
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    # On a narrow terminal, leave out the least useful columns rather than squeezing all.
+    # On a narrow terminal, leave out the least useful columns rather than squeezing all:
+    # the start time, the size, then the metrics from the last (the headline stays).
     keep = list(range(len(headers) - 1))
-    for drop in (1, 4, 9, 8, 7):  # started, size, peak, warmup, inference
+    drops = [1, 4, *range(len(headers) - 2, 6, -1)]
+    for drop in drops:
         if sum(widths[i] + 3 for i in keep) + 15 <= console.width:
             break
         keep.remove(drop)
@@ -152,8 +150,3 @@ def print_runs(runs: list[RunResult], title: str = "Runs") -> None:
         error = row[-1] if len(row[-1]) <= room else row[-1][:room - 1] + "…"
         table.add_row(*[row[i] for i in keep], error)
     console.print(table)
-
-
-def fmt(value: Optional[float], digits: int) -> str:
-    """A number with ``digits`` decimals, or "-" when not measured."""
-    return "-" if value is None else f"{value:.{digits}f}"

@@ -16,6 +16,7 @@ import threading
 from typing import Any, Optional
 
 from diffbench.engine.errors import ConfigError
+from diffbench.engine.metrics import MISSING, format_metric
 
 METRICS = ("all", "it_per_s", "ratio", "warmup_s", "peak_gib", "inference_s", "psnr_db")
 
@@ -278,7 +279,7 @@ def main(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ rendering
 def _fmt(value: Optional[float], spec: str, unit: str = "") -> str:
-    return "-" if value is None else f"{value:{spec}}{unit}"
+    return MISSING if value is None else f"{value:{spec}}{unit}"
 
 
 def _cell_text(row: dict, metric: str):
@@ -292,13 +293,12 @@ def _cell_text(row: dict, metric: str):
     ratio = row.get("ratio")
     style = "" if ratio is None else "green" if ratio >= 1.05 else "red" if ratio <= 0.95 else ""
     lines = {
-        "it_per_s": _fmt(row.get("it_per_s"), ".2f", " it/s"),
+        # figures in the metrics catalog's format, each with its unit (no header names it)
+        **{key: format_metric(key, row.get(key), unit=True)
+           for key in ("it_per_s", "warmup_s", "peak_gib", "inference_s", "psnr_db")},
         "ratio": _fmt(ratio, ".2f", "x"),
-        "warmup_s": "warmup " + _fmt(row.get("warmup_s"), ".2f", " s"),
-        "peak_gib": _fmt(row.get("peak_gib"), ".2f", " GiB"),
-        "inference_s": _fmt(row.get("inference_s"), ".3f", " s"),
-        "psnr_db": _fmt(row.get("psnr_db"), ".1f", " dB"),
     }
+    lines["warmup_s"] = "warmup " + lines["warmup_s"]
     if metric == "all":
         text = "\n".join(lines[k] for k in ("it_per_s", "ratio", "warmup_s", "peak_gib"))
     else:
@@ -400,10 +400,12 @@ class SweepProgress:
             where = escape(f" [{outcome.device}]") if outcome.device else ""
             self.done += 1
             if outcome.resumed:
-                line = f"[dim]{key}: finished earlier ({_fmt(m.it_per_s, '.2f')} it/s)[/]"
+                line = (f"[dim]{key}: finished earlier "
+                        f"({format_metric('it_per_s', m.it_per_s, unit=True)})[/]")
             elif result.status == "finished":
-                line = (f"[green]done[/] {key}{where}: {_fmt(m.it_per_s, '.2f')} it/s, "
-                        f"warmup {_fmt(m.warmup_s, '.2f')} s")
+                line = (f"[green]done[/] {key}{where}: "
+                        f"{format_metric('it_per_s', m.it_per_s, unit=True)}, "
+                        f"warmup {format_metric('warmup_s', m.warmup_s)}")
             else:
                 line = f"[red]{result.status}[/] {key}{where}: {error}"
             self.console.print(escape(f"[{self.done}/{total}] ") + line, highlight=False)

@@ -40,15 +40,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def report_lines(result: Any) -> list[str]:
     """Plain-text summary lines of a ThroughputResult (CLI and dashboard)."""
+    from diffbench.engine.metrics import MISSING, format_metric
+
     fit = result.fit
     ips = fit.it_per_s_no_base
+    base, per_step = format_metric("base_s", fit.base_s), format_metric("per_step_ms",
+                                                                          fit.per_step_ms)
     lines = [
-        f"base cost      {fit.base_s:.4f} s   (prompt encoding, VAE decode, overhead)",
-        f"per-step cost  {fit.per_step_ms:.2f} ms",
-        f"throughput     {ips:.2f} it/s without the base cost" if ips else
-        "throughput     n/a (time does not grow with steps)",
-        f"fit            time = {fit.base_s:.4f} s + steps x {fit.per_step_ms:.2f} ms, "
-        f"R^2 = {fit.r2:.4f}",
+        f"base cost      {base}   (prompt encoding, VAE decode, overhead)",
+        f"per-step cost  {per_step}",
+        f"throughput     {format_metric('it_per_s_no_base', ips, unit=True)} without the "
+        f"base cost" if ips else f"throughput     {MISSING} (time does not grow with steps)",
+        f"fit            time = {base} + steps x {per_step}, "
+        f"R^2 = {format_metric('r2', fit.r2)}",
     ]
     if fit.r2 < 0.9:
         lines.append("warning: R^2 below 0.9 — timings are noisy (a busy machine?); try more "

@@ -619,9 +619,11 @@ def _run_parallel(todo, workers, record, on_event, on_cell_start, stop, cancel, 
 
 # ------------------------------------------------------------------ summary
 def peak_gib(result: RunResult) -> Optional[float]:
-    """Peak memory of the measured call (GiB): torch allocated on GPU, process RSS on CPU."""
-    m = result.metrics
-    return m.peak_allocated_gib if m.peak_allocated_gib is not None else m.peak_rss_gib
+    """Peak memory of the measured call (GiB): torch allocated on GPU, process RSS on CPU
+    (diffbench.engine.metrics.peak_gib)."""
+    from diffbench.engine.metrics import peak_gib as metric_peak_gib
+
+    return metric_peak_gib(result.metrics)
 
 
 def summarise(sweep: Sweep, outcomes: Iterable[CellOutcome]) -> list[dict]:

@@ -435,8 +435,11 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         name = cfg.model if cfg else "run"
         if message.status == "finished" and result is not None:
             m = result.metrics
+            from diffbench.engine.metrics import format_metric
+
             line = (f"Finished {name} ({accel_of(result)}): inference "
-                    f"{m.inference_s or 0:.3f} s, {m.it_per_s or 0:.2f} it/s")
+                    f"{format_metric('inference_s', m.inference_s)}, "
+                    f"{format_metric('it_per_s', m.it_per_s, unit=True)}")
             self.live().end("finished", line)
             self.notify(line, title="Run finished", timeout=4)
         elif message.status == "cancelled":

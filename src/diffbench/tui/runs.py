@@ -63,24 +63,6 @@ def speedup(run: RunResult, baseline: Optional[RunResult]) -> Optional[float]:
     return old / new
 
 
-_TIME = ("faster", "slower")
-_MEMORY = ("less", "more")
-#: (label, metric field, digits, unit, higher is better, words) rows of the compare screen.
-COMPARE_ROWS = (
-    ("load", "load_s", 2, "s", False, _TIME),
-    ("warmup", "warmup_s", 2, "s", False, _TIME),
-    ("compile", "compile_s", 2, "s", False, _TIME),
-    ("inference", "inference_s", 3, "s", False, _TIME),
-    ("it/s", "it_per_s", 2, "", True, _TIME),
-    ("step p50", "step_ms_p50", 1, "ms", False, _TIME),
-    ("step p90", "step_ms_p90", 1, "ms", False, _TIME),
-    ("peak alloc", "peak_allocated_gib", 2, "GiB", False, _MEMORY),
-    ("peak reserved", "peak_reserved_gib", 2, "GiB", False, _MEMORY),
-    ("peak RSS", "peak_rss_gib", 2, "GiB", False, _MEMORY),
-    ("recompiles", "recompiles", 0, "", False, _MEMORY),
-)
-
-
 def order_for_compare(x: RunResult, y: RunResult) -> tuple[RunResult, RunResult]:
     """(A, B): the unaccelerated run is A (the reference) when exactly one is; else the
     older run is A."""
@@ -89,13 +71,9 @@ def order_for_compare(x: RunResult, y: RunResult) -> tuple[RunResult, RunResult]
     return (x, y) if (x.started_at or "") <= (y.started_at or "") else (y, x)
 
 
-def compare_rows(a: RunResult, b: RunResult) -> list[tuple[str, str, str, str]]:
-    """Rows (label, value a, value b, "how B compares with A") for metrics either run has.
-
-    The comparison is a factor >= 1 with a word: "1.84x faster", "1.20x more" (memory).
-    """
-    from diffbench.tui.widgets.format import fmt_num, fmt_ratio
-
+def setting_rows(a: RunResult, b: RunResult) -> list[tuple[str, str, str, str]]:
+    """Rows (label, value a, value b, "differs" or "") of the settings that tell two runs
+    apart: model, accelerator, size, steps, device, dtype."""
     rows = []
     config_rows = (("model", "model"), ("accelerator", None), ("size", None),
                    ("steps", "steps"), ("device", "device"), ("dtype", "dtype"))
@@ -106,10 +84,17 @@ def compare_rows(a: RunResult, b: RunResult) -> list[tuple[str, str, str, str]]:
         else:
             va, vb = str(a.config.get(key, "-")), str(b.config.get(key, "-"))
         rows.append((label, va, vb, "" if va == vb else "differs"))
-    for label, name, digits, unit, higher, words in COMPARE_ROWS:
-        va, vb = getattr(a.metrics, name), getattr(b.metrics, name)
-        if va is None and vb is None:
-            continue
-        rows.append((label, fmt_num(va, digits, unit), fmt_num(vb, digits, unit),
-                     fmt_ratio(vb, va, higher, words)))
     return rows
+
+
+def compare_rows(a: RunResult, b: RunResult) -> list[tuple[str, str, str, str]]:
+    """Rows (label, value a, value b, "how B compares with A") of the compare dialog: the
+    settings, then the catalog's compare metrics either run has
+    (diffbench.engine.metrics.compare_rows, the rows of `diffbench compare`).
+
+    The comparison is a factor >= 1 with a word: "1.84x faster", "1.20x more" (memory).
+    """
+    from diffbench.engine.metrics import compare_rows as metric_rows
+
+    return setting_rows(a, b) + [(row.label, row.a_text, row.b_text, row.verdict)
+                                 for row in metric_rows(a, b)]

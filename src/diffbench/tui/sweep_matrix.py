@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
+from diffbench.engine.metrics import format_metric
 from diffbench.engine.result import RunResult
 
 #: Config keys a sweep adds to each run (diffbench.engine.sweep.SWEEP_ID_KEY / SWEEP_CELL_KEY).
@@ -234,7 +235,7 @@ class SweepMatrix:
         if cell is None:
             return "", "dim"
         if cell.status == "finished":
-            ips = f"{cell.it_per_s:.2f} it/s" if cell.it_per_s else "-- it/s"
+            ips = format_metric("it_per_s", cell.it_per_s, unit=True)
             if self.is_baseline(key):
                 return f"{ips} base", "bold"
             ratio = self.ratio(key)

@@ -11,7 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from diffbench.engine.result import RunResult
-from diffbench.tui.runs import compare_rows
+from diffbench.engine.metrics import compare_rows
+from diffbench.tui.runs import setting_rows
 
 
 class CompareScreen(ModalScreen[None]):
@@ -30,12 +31,12 @@ class CompareScreen(ModalScreen[None]):
         table.add_column(f"A {self.a.run_id}", justify="right")
         table.add_column(f"B {self.b.run_id}", justify="right")
         table.add_column("B vs A", justify="right")
-        for label, va, vb, ratio in compare_rows(self.a, self.b):
-            good = ("faster", "less")
-            bad = ("slower", "more")
-            style = ("green" if ratio.endswith(good) else "red" if ratio.endswith(bad)
-                     else "dim")
-            table.add_row(label, va, vb, Text(ratio, style=style))
+        for label, va, vb, note in setting_rows(self.a, self.b):
+            table.add_row(label, va, vb, Text(note, style="dim"))
+        # the metric rows of `diffbench compare`, from the metrics catalog
+        for row in compare_rows(self.a, self.b):
+            style = {"better": "green", "worse": "red"}.get(row.direction or "", "dim")
+            table.add_row(row.label, row.a_text, row.b_text, Text(row.verdict, style=style))
         with Vertical(classes="dialog wide", id="compare"):
             yield Static(table)
         yield Footer()

@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from diffbench.engine.metrics import format_metric
 from diffbench.engine.result import RunResult
 from diffbench.tui import engine_bridge
 from diffbench.tui.runs import accel_of
@@ -39,9 +40,12 @@ class ImageScores(Message):
 
 def scores_text(psnr_db: float, ssim: float, source: str) -> Text:
     """"PSNR 31.2 dB   SSIM 0.9731  (stored)"; identical images say so."""
+    similarity = format_metric("ssim", ssim)
     if psnr_db >= PSNR_IDENTICAL_DB:
-        return Text(f"bit-identical (PSNR inf, SSIM {ssim:.4f})  ({source})", style="bold green")
-    return Text(f"PSNR {psnr_db:.2f} dB   SSIM {ssim:.4f}  ({source})", style="bold")
+        return Text(f"bit-identical (PSNR inf, SSIM {similarity})  ({source})",
+                    style="bold green")
+    return Text(f"PSNR {format_metric('psnr_db', psnr_db)}   SSIM {similarity}  ({source})",
+                style="bold")
 
 
 class ImageCompareScreen(ModalScreen[None]):

@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import DiffbenchError
+from diffbench.engine.metrics import format_metric
 from diffbench.engine.result import RunResult
 from diffbench.tui import engine_bridge
 from diffbench.tui.runs import accel_of, size_of
@@ -235,12 +236,13 @@ class SweepScreen(Screen[None]):
         if cell.run_id:
             parts.append(f"run {cell.run_id}")
         if cell.it_per_s:
-            parts.append(f"{cell.it_per_s:.2f} it/s")
+            parts.append(format_metric("it_per_s", cell.it_per_s, unit=True))
         ratio = matrix.ratio(key)
         if ratio is not None and not matrix.is_baseline(key):
             parts.append(f"x{ratio:.2f} vs {matrix.baseline_key(key)}")
         if cell.psnr_db is not None and cell.ssim is not None:
-            parts.append(f"PSNR {cell.psnr_db:.1f} dB, SSIM {cell.ssim:.3f}")
+            parts.append(f"PSNR {format_metric('psnr_db', cell.psnr_db)}, "
+                         f"SSIM {format_metric('ssim', cell.ssim)}")
         text = "  |  ".join(parts)
         if cell.error:
             text += f"\n{cell.error}"

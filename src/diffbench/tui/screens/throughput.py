@@ -21,6 +21,7 @@ from textual.widgets import Button, Footer, Input, ProgressBar, Static
 
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import ConfigError, DiffbenchError, RunCancelled
+from diffbench.engine.metrics import MISSING, format_metric, metric
 from diffbench.tui import engine_bridge
 
 #: Default step counts: a few points, cheap on the tiny models, enough for a stable slope.
@@ -66,12 +67,15 @@ def figures(result: Any) -> list[tuple[str, str]]:
     rows = []
     if fit is not None:
         no_base = fit.it_per_s_no_base
-        rows += [("base cost", f"{fit.base_s:.3f} s"),
-                 ("per-step cost", f"{fit.per_step_ms:.1f} ms"),
-                 ("it/s without base", f"{no_base:.2f}" if no_base else "n/a (slope <= 0)"),
-                 ("R^2", f"{fit.r2:.4f}")]
+        # words and formats from the metrics catalog
+        rows += [(metric(key).short, format_metric(key, getattr(fit, key)))
+                 for key in ("base_s", "per_step_ms")]
+        rows.append((metric("it_per_s_no_base").short,
+                     format_metric("it_per_s_no_base", no_base) if no_base
+                     else f"{MISSING} (slope <= 0)"))
+        rows.append((metric("r2").short, format_metric("r2", fit.r2)))
     if result.warmup_s is not None:
-        rows.append(("warmup", f"{result.warmup_s:.2f} s"))
+        rows.append((metric("warmup_s").short, format_metric("warmup_s", result.warmup_s)))
     rows.append(("points", f"{len(result.steps)} ({min(result.steps)}..{max(result.steps)} "
                            f"steps)"))
     return rows

@@ -9,40 +9,38 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+from diffbench.engine.metrics import format_metric, table_columns, value_of
 from diffbench.engine.result import RunResult
 from diffbench.tui.runs import accel_of, size_of
-from diffbench.tui.widgets.format import fmt_num
 
-#: (key, header, sort key on a RunResult) in display order.
-COLUMNS = (
-    ("mark", " ", None),
-    ("id", "run id", lambda r: r.run_id),
-    ("model", "model", lambda r: str(r.config.get("model", ""))),
-    ("accel", "accel", lambda r: accel_of(r)),
-    ("size", "size", lambda r: size_of(r)),
-    ("its", "it/s", lambda r: _num(r.metrics.it_per_s)),
-    ("status", "status", lambda r: r.status),
-    ("time", "time", lambda r: r.started_at or ""),
-    ("infer", "infer s", lambda r: _num(r.metrics.inference_s)),
-    ("warmup", "warmup s", lambda r: _num(r.metrics.warmup_s)),
-    ("mem", "peak GiB", lambda r: _num(_peak(r))),
-    ("steps", "steps", lambda r: r.config.get("steps") or 0),
-    ("task", "task", lambda r: str(r.config.get("task", ""))),
-    ("p50", "p50 ms", lambda r: _num(r.metrics.step_ms_p50)),
-    ("device", "device", lambda r: str(r.config.get("device", ""))),
-)
-#: The columns, most important first, so that at 100 terminal columns (about 66 for the
-#: table) id, model, accelerator, size, it/s and status are in view; the rest scroll.
-SORTABLE = [key for key, _, fn in COLUMNS if fn is not None]
+def _by(key: str):
+    return lambda r: _num(value_of(r, key))
+
+
+def columns() -> tuple:
+    """(key, header, sort key on a RunResult or None) in display order; the metric columns
+    come from the metrics catalog (headline first, keyed by metric key). The columns, most
+    important first, so that at 100 terminal columns (about 66 for the table) id, model,
+    accelerator, size, it/s and status are in view; the rest scroll."""
+    metrics = [(m.key, m.column, _by(m.key)) for m in table_columns()]
+    return (
+        ("mark", " ", None),
+        ("id", "run id", lambda r: r.run_id),
+        ("model", "model", lambda r: str(r.config.get("model", ""))),
+        ("accel", "accel", lambda r: accel_of(r)),
+        ("size", "size", lambda r: size_of(r)),
+        *metrics[:1],
+        ("status", "status", lambda r: r.status),
+        ("time", "time", lambda r: r.started_at or ""),
+        *metrics[1:],
+        ("steps", "steps", lambda r: r.config.get("steps") or 0),
+        ("task", "task", lambda r: str(r.config.get("task", ""))),
+        ("device", "device", lambda r: str(r.config.get("device", ""))),
+    )
 
 
 def _num(value: Optional[float]) -> float:
     return float("-inf") if value is None else float(value)
-
-
-def _peak(run: RunResult) -> Optional[float]:
-    m = run.metrics
-    return m.peak_allocated_gib if m.peak_allocated_gib is not None else m.peak_rss_gib
 
 
 def _short(name: str, width: int = 18) -> str:
@@ -85,9 +83,12 @@ class HistoryTable(DataTable):
         self.filter_text = ""
         self.sort_key = "time"
         self.sort_reverse = True
+        self.metric_columns = table_columns()
+        self.column_spec = columns()
+        self.sortable = [key for key, _, fn in self.column_spec if fn is not None]
 
     def on_mount(self) -> None:
-        for key, header, _ in COLUMNS:
+        for key, header, _ in self.column_spec:
             # Text, not str: a str header is parsed as markup, which loads rich's emoji table
             self.add_column(Text(header), key=key)
 
@@ -102,7 +103,7 @@ class HistoryTable(DataTable):
         """The runs the filter lets through, in the current sort order."""
         words = self.filter_text.lower().split()
         runs = [r for r in self.runs if all(w in self._haystack(r) for w in words)]
-        sort_fn = dict((k, fn) for k, _, fn in COLUMNS)[self.sort_key]
+        sort_fn = dict((k, fn) for k, _, fn in self.column_spec)[self.sort_key]
         return sorted(runs, key=sort_fn, reverse=self.sort_reverse)
 
     @staticmethod
@@ -120,26 +121,28 @@ class HistoryTable(DataTable):
             self.add_row(*self._cells(run), key=run.run_id)
         if current is not None and current in {r.run_id for r in self.visible_runs()}:
             self.move_cursor(row=self.get_row_index(current))
-        for key, header, _ in COLUMNS:
+        for key, header, _ in self.column_spec:
             arrow = ""
             if key == self.sort_key:
                 arrow = " v" if self.sort_reverse else " ^"
             self.columns[key].label = Text(header + arrow)
 
     def _cells(self, run: RunResult) -> list:
-        m = run.metrics
         mark = ""
         if run.run_id in self.marked:
             mark = "AB"[self.marked.index(run.run_id)] if len(self.marked) <= 2 else "*"
-        return [
-            Text(mark, style="bold reverse"), run.run_id,
-            _short(str(run.config.get("model", "?"))), accel_of(run), size_of(run),
-            fmt_num(m.it_per_s, 2), Text(run.status, style=_STATUS_STYLE.get(run.status, "")),
-            _when(run.started_at), fmt_num(m.inference_s, 3), fmt_num(m.warmup_s, 2),
-            fmt_num(_peak(run), 2), str(run.config.get("steps", "")),
-            str(run.config.get("task", "")), fmt_num(m.step_ms_p50, 1),
-            str(run.config.get("device", "")),
-        ]
+        metric = {m.key: format_metric(m.key, value_of(run, m.key), unit=False)
+                  for m in self.metric_columns}
+        fixed = {
+            "mark": Text(mark, style="bold reverse"), "id": run.run_id,
+            "model": _short(str(run.config.get("model", "?"))), "accel": accel_of(run),
+            "size": size_of(run),
+            "status": Text(run.status, style=_STATUS_STYLE.get(run.status, "")),
+            "time": _when(run.started_at), "steps": str(run.config.get("steps", "")),
+            "task": str(run.config.get("task", "")),
+            "device": str(run.config.get("device", "")),
+        }
+        return [metric[key] if key in metric else fixed[key] for key, _, _ in self.column_spec]
 
     # ------------------------------------------------------------------ selection
     def selected_run_id(self) -> Optional[str]:
@@ -172,12 +175,14 @@ class HistoryTable(DataTable):
         """Sort by the column under the cursor; again on the same column flips the order."""
         key = str(self.ordered_columns[self.cursor_column].key.value) \
             if self.cursor_type == "cell" else None
-        if key is None or key not in SORTABLE:
-            index = (SORTABLE.index(self.sort_key) + 1) % len(SORTABLE)
-            key = SORTABLE[index]
-            self.sort_reverse = key in ("time", "its")
+        if key is None or key not in self.sortable:
+            index = (self.sortable.index(self.sort_key) + 1) % len(self.sortable)
+            key = self.sortable[index]
+            # newest first; a metric best first
+            self.sort_reverse = key == "time" or any(m.key == key and m.better == "higher"
+                                                     for m in self.metric_columns)
         elif key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         self.sort_key = key
         self.rebuild()
-        self.notify(f"sorted by {dict((k, h) for k, h, _ in COLUMNS)[key]}", timeout=2)
+        self.notify(f"sorted by {dict((k, h) for k, h, _ in self.column_spec)[key]}", timeout=2)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Optional
 
+from rich.markup import escape
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from diffbench.engine.metrics import format_metric, metric, panel_rows
 from diffbench.engine.result import RunResult
 from diffbench.tui.runs import speedup
-from diffbench.tui.widgets.format import fmt_num, fmt_s
 
 
 def _grid(rows: list[tuple[str, str]]) -> Table:
@@ -21,11 +22,6 @@ def _grid(rows: list[tuple[str, str]]) -> Table:
     for label, value in rows:
         table.add_row(label, value)
     return table
-
-
-def _ms(value: Optional[float]) -> str:
-    """Milliseconds in at most 8 characters (panels are narrow at 100 columns)."""
-    return fmt_num(value, 1 if value is not None and value < 100 else 0, "ms")
 
 
 class ResultPanels(Horizontal):
@@ -47,33 +43,17 @@ class ResultPanels(Horizontal):
     def show(self, run: Optional[RunResult], baseline: Optional[RunResult] = None) -> None:
         """Fill the panels from ``run`` (None: empty); ``baseline`` gives the speed-up."""
         m = run.metrics if run is not None else None
-        get = (lambda name: getattr(m, name)) if m is not None else (lambda name: None)
-        warm = [("load", fmt_s(get("load_s"))), ("warmup", fmt_s(get("warmup_s"))),
-                ("compile", fmt_s(get("compile_s")))]
-        if get("warmup_cache"):
-            warm.append(("cache", str(get("warmup_cache"))))
-        if get("recompiles") is not None:
-            warm.append(("recompiles", str(get("recompiles"))))
-        speed = [("inference", fmt_s(get("inference_s"))),
-                 ("it/s", fmt_num(get("it_per_s"), 2)),
-                 ("step p50", _ms(get("step_ms_p50"))),
-                 ("step p90", _ms(get("step_ms_p90")))]
+        # rows from the metrics catalog: each metric's panel, words and format
+        warm, speed, mem = (panel_rows(m, panel) for panel in ("warmup", "speed", "memory"))
         if run is not None:
             ratio = speedup(run, baseline)
             if ratio is not None:
                 speed.append(("vs eager", f"{ratio:.2f}x"))
-            elif get("steps_run") is not None:
-                speed.append(("steps run", str(get("steps_run"))))
-        if get("peak_allocated_gib") is not None:
-            mem = [("peak alloc", fmt_num(get("peak_allocated_gib"), 2, "GiB")),
-                   ("peak resv", fmt_num(get("peak_reserved_gib"), 2, "GiB")),
-                   ("warm peak", fmt_num(get("warmup_peak_allocated_gib"), 2, "GiB"))]
-        else:
-            mem = [("peak RSS", fmt_num(get("peak_rss_gib"), 2, "GiB"))]
-        if get("nvml_used_gib") is not None:
-            mem.append(("NVML used", fmt_num(get("nvml_used_gib"), 2, "GiB")))
+            elif m.steps_run is not None:
+                speed.append((metric("steps_run").short, format_metric("steps_run",
+                                                                       m.steps_run)))
         if run is not None and run.metrics.image_flag:
-            mem.append(("image", f"[bold red]{run.metrics.image_flag}[/]"))
+            mem.append(("image", f"[bold red]{escape(run.metrics.image_flag)}[/]"))
         self.query_one("#warmup_panel", Static).update(_grid(warm))
         self.query_one("#speed_panel", Static).update(_grid(speed))
         self.query_one("#memory_panel", Static).update(_grid(mem))
