@@ -112,7 +112,7 @@ def _prepare_unet(name: str, unet: Any, emit: Any) -> Any:
     step goes through."""
     import torch
 
-    from diffbench.engine.accelerators.compile import compile_unet_regional
+    from diffbench.engine.accelerators.compile import compile_regional
     from diffbench.engine.accelerators.cudagraph import GraphedForward
 
     parts = name.split("-")
@@ -126,7 +126,7 @@ def _prepare_unet(name: str, unet: Any, emit: Any) -> Any:
         if "resnets" in parts:
             kwargs["dynamic"] = False  # each ResnetBlock2D shape compiles once, static
         # As --compiler cudagraph with regional_blocks does (also raises the recompile cap).
-        emit(f"compiled {compile_unet_regional(unet, kwargs, classes)} blocks of {classes}")
+        emit(f"compiled {compile_regional(unet, kwargs, classes)} blocks of {classes}")
     elif parts[0] == "full":
         unet.compile(**kwargs)  # compiles the module's __call__, not .forward
     if parts[0] == "eager":
