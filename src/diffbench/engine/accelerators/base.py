@@ -67,6 +67,8 @@ class Accelerator:
         config_keys: the settings keys the plugin reads (compiler_config keys for compilers).
         description: one line for doctor and the dashboard.
         category: doctor's "kind" column for stacked plugins.
+        choices: (label, RunConfig overrides) per variant doctor checks separately (e.g.
+            each quantization mode); empty: one check under the plugin's name.
     """
 
     name = "base"
@@ -76,6 +78,7 @@ class Accelerator:
     config_keys: tuple[str, ...] = ()
     description = ""
     category = ""
+    choices: tuple[tuple[str, dict], ...] = ()
 
     def available(self, device: str = "cuda") -> tuple[bool, str]:
         """(ok, reason) for running this plugin on ``device`` ("cpu", "cuda", "cuda:N").

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from diffbench.engine.accelerators import versions
 from diffbench.engine.accelerators.base import STACKED, Accelerator
+from diffbench.engine.config import QUANTIZE_MODES
 from diffbench.engine.errors import AcceleratorUnavailableError, ConfigError
 from diffbench.engine.events import LogMessage
 
@@ -365,6 +366,8 @@ class Quantize(Accelerator):
     category = "quantize"
     config_keys = CONFIG_KEYS
     description = "torchao quantization of the denoiser's linear layers"
+    choices = tuple((f"quantize {mode}", {"quantize": mode})
+                    for mode in QUANTIZE_MODES if mode != "none")
 
     def available(self, device: str = "cuda") -> tuple[bool, str]:
         return available("int8wo", device)
