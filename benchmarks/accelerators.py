@@ -112,25 +112,12 @@ def _rel_err(out: Any, ref: Any) -> Optional[float]:
     return torch.linalg.vector_norm(out - ref).item() / denom if denom else None
 
 
-def _unet_inputs(unet: Any, family: str, size: int, device: str, dtype: Any) -> tuple:
-    """Fixed inputs of one CFG denoising step (same in every process: CPU generator)."""
-    import torch
-
-    gen = torch.Generator().manual_seed(1234)
-    batch = 3 if family == "pix2pix" else 2
-    latent = size // 8
-    sample = torch.randn(batch, unet.config.in_channels, latent, latent, generator=gen)
-    text = torch.randn(batch, 77, unet.config.cross_attention_dim, generator=gen)
-    kwargs: dict = {"encoder_hidden_states": text.to(device, dtype)}
-    if family == "sdxl":
-        config = unet.config
-        pooled = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
-        kwargs["added_cond_kwargs"] = {
-            "text_embeds": torch.randn(batch, pooled, generator=gen).to(device, dtype),
-            "time_ids": torch.tensor([[size, size, 0, 0, size, size]] * batch,
-                                     dtype=torch.float32).to(device, dtype)}
-    timestep = torch.tensor(500.0, device=device)
-    return sample.to(device, dtype), timestep, kwargs
+def _unet_inputs(spec: Any, unet: Any, size: int, device: str, dtype: Any) -> tuple:
+    """Fixed inputs of one CFG denoising step of one image (the family's spec builds them
+    from a seeded CPU generator: the same in every process): (sample, timestep, kwargs)."""
+    (sample, timestep), kwargs = spec.example_inputs(unet, size, size, batch=1, device=device,
+                                                     dtype=dtype)
+    return sample, timestep, kwargs
 
 
 def _sync(device: str) -> None:
@@ -155,20 +142,21 @@ def _peak_gib(device: str) -> Optional[float]:
     return None
 
 
-def _unet_step(pipe: Any, inputs: tuple) -> Any:
+def _unet_step(prepared: Any, inputs: tuple) -> Any:
     import torch
 
     sample, timestep, kwargs = inputs
-    cache = getattr(pipe, "_diffbench_deepcache", None)
+    cache = prepared.state.step_cache
     if cache is not None:
         cache.reset()  # a lone call is a full step
     with torch.inference_mode():
-        out = pipe.unet(sample, timestep, return_dict=False, **kwargs)[0]
+        out = prepared.spec.denoiser(prepared.pipe)(sample, timestep, return_dict=False,
+                                                    **kwargs)[0]
     _sync(str(sample.device))
     return out.detach().float().cpu()
 
 
-def _count_flops(pipe: Any, inputs: tuple) -> Optional[float]:
+def _count_flops(prepared: Any, inputs: tuple) -> Optional[float]:
     """FLOPs of one UNet call (torch.utils.flop_counter; matmuls and convolutions)."""
     import torch
 
@@ -179,7 +167,7 @@ def _count_flops(pipe: Any, inputs: tuple) -> Optional[float]:
     sample, timestep, kwargs = inputs
     counter = FlopCounterMode(display=False)
     with torch.inference_mode(), counter:
-        pipe.unet(sample, timestep, return_dict=False, **kwargs)
+        prepared.spec.denoiser(prepared.pipe)(sample, timestep, return_dict=False, **kwargs)
     return float(counter.get_total_flops())
 
 
@@ -212,13 +200,14 @@ def profile_call(call: Any, path: str, label: str) -> float:
     return total_cuda
 
 
-def _profile(pipe: Any, inputs: tuple, path: str, label: str) -> None:
+def _profile(prepared: Any, inputs: tuple, path: str, label: str) -> None:
     """Append the top CUDA kernels of one UNet step (torch.profiler) to ``path``."""
     import torch
 
     sample, timestep, kwargs = inputs
     with torch.inference_mode():
-        profile_call(lambda: pipe.unet(sample, timestep, return_dict=False, **kwargs),
+        denoiser = prepared.spec.denoiser(prepared.pipe)
+        profile_call(lambda: denoiser(sample, timestep, return_dict=False, **kwargs),
                      path, f"{label}: one UNet step")
 
 
@@ -257,17 +246,17 @@ def run_child(spec: dict) -> dict:
     from diffbench.engine import accelerators, measure
     from diffbench.engine.compile_progress import CompileWatcher
     from diffbench.engine.config import RunConfig
+    from diffbench.engine.models import resolve_source
     from diffbench.engine.runner import call_kwargs, prepare
 
     out: dict[str, Any] = {"variant": spec["variant"], "suite": spec["suite"]}
     overrides = dict(VARIANTS[spec["variant"]][0])
     model, size = SUITES[spec["suite"]]
-    family = "pix2pix" if "pix2pix" in model else "sdxl" if "sdxl" in model else "sd15"
     device = spec.get("device", "cuda")
     fields = dict(model=model, height=size, width=size, steps=spec["steps"],
                   dtype="bfloat16" if device == "cuda" else "float32",
                   device=device, warmups=1, compile_cache_dir=spec["cache_dir"])
-    if family == "pix2pix":
+    if resolve_source(model).family == "pix2pix":
         fields["input_image"] = spec["input_image"]
     fields.update(overrides)
     cfg = RunConfig(**fields)
@@ -284,7 +273,8 @@ def run_child(spec: dict) -> dict:
     prepared = prepare(cfg, emit)
     pipe = prepared.pipe
     out["load_s"], out["accelerate_s"] = prepared.load_s, prepared.accelerate_s
-    inputs = _unet_inputs(pipe.unet, family, size, device, prepared.dtype)
+    inputs = _unet_inputs(prepared.spec, prepared.spec.denoiser(pipe), size, device,
+                          prepared.dtype)
     watcher = CompileWatcher(emit, poll_s=2.0).start()
     _reset_peak(device)
     t1 = time.perf_counter()
@@ -294,8 +284,8 @@ def run_child(spec: dict) -> dict:
     out["warmup_s"] = time.perf_counter() - t1
     counts = watcher.stop()
     out["graphs"], out["graph_breaks"] = counts.graphs, counts.graph_breaks
-    accelerators.after_warmup(pipe, emit)
-    out["warmup_cache"] = accelerators.warmup_cache_state(pipe)
+    accelerators.after_warmup(prepared.state, emit)
+    out["warmup_cache"] = prepared.state.warmup_cache()
     log(f"warmup {out['warmup_s']:.1f} s ({out['warmup_cache']})")
 
     _reset_peak(device)
@@ -321,10 +311,10 @@ def run_child(spec: dict) -> dict:
         out["inference_s"] = time.perf_counter() - t3
     out["peak_gib"] = _peak_gib(device)
 
-    step_out = _unet_step(pipe, inputs)
+    step_out = _unet_step(prepared, inputs)
     ref_path = spec["ref_path"]
     if spec["variant"] == "eager":
-        flops = _count_flops(pipe, inputs)
+        flops = _count_flops(prepared, inputs)
         torch.save({"step": step_out, "latents": latents, "flops": flops}, ref_path)
         out["unet_rel_err"], out["latents_rel_err"] = 0.0, 0.0
     else:
@@ -339,7 +329,8 @@ def run_child(spec: dict) -> dict:
         out.update(_overhead(pipe, cfg, prepared))
     if spec.get("profile_path"):
         try:
-            _profile(pipe, inputs, spec["profile_path"], f"{spec['suite']}/{spec['variant']}")
+            _profile(prepared, inputs, spec["profile_path"],
+                     f"{spec['suite']}/{spec['variant']}")
         except Exception as exc:  # the profile is extra; never lose the row for it
             log(f"profile failed: {type(exc).__name__}: {exc}")
     out["child_s"] = time.perf_counter() - t0

@@ -76,7 +76,7 @@ def run_strategy(name: str, args: argparse.Namespace, loras: tuple[str, str]) ->
     """Measure one strategy on a fresh pipeline; returns the row (times in s)."""
     import torch
 
-    from diffbench.engine import accelerators
+    from diffbench.engine import accelerators, families
     from diffbench.engine.compile_progress import CompileWatcher
     from diffbench.engine.config import RunConfig
     from diffbench.engine.environment import detect_device
@@ -104,7 +104,8 @@ def run_strategy(name: str, args: argparse.Namespace, loras: tuple[str, str]) ->
     if name == "fuse / unfuse":
         pipe.fuse_lora(components=["unet"], adapter_names=["a"])
     if compiled:
-        pipe = accelerators.apply_all(pipe, cfg, lambda event: None)
+        pipe = accelerators.apply_all(pipe, families.for_pipeline(pipe), cfg,
+                                      lambda event: None)
 
     def kwargs() -> dict:
         return call_kwargs(cfg, pipe, device, args.size, args.size)

@@ -93,6 +93,7 @@ def _quantize(name: str, unet: Any, emit: Any) -> bool:
     be captured), inductor's coordinate-descent tuning kept off."""
     import types
 
+    from diffbench.engine import families
     from diffbench.engine.accelerators import quantize
     from diffbench.engine.config import RunConfig
 
@@ -102,7 +103,7 @@ def _quantize(name: str, unet: Any, emit: Any) -> bool:
     cfg = RunConfig(model="synthetic-sdxl", device="cuda", compiler="cudagraph",
                     quantize="int8dq" if "int8dq" in parts else "fp8dq",
                     compiler_config={"regional_blocks": list(_block_classes(name))})
-    quantize.apply(types.SimpleNamespace(unet=unet), cfg,
+    quantize.apply(types.SimpleNamespace(unet=unet), families.get("sdxl"), cfg,
                    lambda event: emit(getattr(event, "text", event)))
     return True
 
@@ -112,7 +113,7 @@ def _prepare_unet(name: str, unet: Any, emit: Any) -> Any:
     step goes through."""
     import torch
 
-    from diffbench.engine.accelerators.compile import compile_unet_regional
+    from diffbench.engine.accelerators.compile import compile_regional
     from diffbench.engine.accelerators.cudagraph import GraphedForward
 
     parts = name.split("-")
@@ -126,7 +127,7 @@ def _prepare_unet(name: str, unet: Any, emit: Any) -> Any:
         if "resnets" in parts:
             kwargs["dynamic"] = False  # each ResnetBlock2D shape compiles once, static
         # As --compiler cudagraph with regional_blocks does (also raises the recompile cap).
-        emit(f"compiled {compile_unet_regional(unet, kwargs, classes)} blocks of {classes}")
+        emit(f"compiled {compile_regional(unet, kwargs, classes)} blocks of {classes}")
     elif parts[0] == "full":
         unet.compile(**kwargs)  # compiles the module's __call__, not .forward
     if parts[0] == "eager":
@@ -137,12 +138,15 @@ def _prepare_unet(name: str, unet: Any, emit: Any) -> Any:
 def _unet_child(spec: dict, emit: Any) -> dict:
     import torch
 
-    from benchmarks.accelerators import _rel_err, _unet_inputs
+    from benchmarks.accelerators import _rel_err
+    from diffbench.engine import families
     from diffbench.engine.models.synthetic import SDXL_UNET, RandomPool, _unet, materialise
 
     size, name = spec["size"], spec["candidate"]
     unet = materialise(lambda: _unet(SDXL_UNET), "cuda", torch.bfloat16, RandomPool("cuda"))
-    sample, timestep, kwargs = _unet_inputs(unet, "sdxl", size, "cuda", torch.bfloat16)
+    # One CFG step of SDXL (denoiser batch 2), as the family's spec builds it.
+    (sample, timestep), kwargs = families.get("sdxl").example_inputs(
+        unet, size, size, batch=1, device="cuda", dtype=torch.bfloat16)
     out: dict = {}
     ref_path = spec["ref_path"]
     ref = torch.load(ref_path) if name != "eager" and os.path.exists(ref_path) else None

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from diffbench.engine import accelerators
+from diffbench.engine import accelerators, families
 from diffbench.engine.accelerators import versions
 from diffbench.engine.accelerators.options import parse_compile_options
 from diffbench.engine.config import RunConfig
@@ -14,6 +14,10 @@ from diffbench.engine.errors import AcceleratorUnavailableError, ConfigError
 
 SEED_NEXFORT = {"mode": "max-optimize:max-autotune:low-precision",
                 "memory_format": "channels_last", "dynamic": True}
+
+
+#: The family of the stand-in pipelines below (a tiny SDXL UNet).
+SD = families.get("sdxl")
 
 
 def cfg(**kwargs) -> RunConfig:
@@ -34,7 +38,7 @@ def test_every_config_compiler_has_a_backend():
 
 # --------------------------------------------------------------------------- compile
 def test_compile_seed_nexfort_mode_is_ignored_with_notice():
-    notices = accelerators.get("compile").validate_config(cfg(compiler="compile",
+    notices = accelerators.get("compile").validate(cfg(compiler="compile",
                                                               compiler_config=SEED_NEXFORT))
     assert any("nexfort-only mode" in n and "max-optimize" in n for n in notices)
     opts, _ = accelerators.get("compile").options(
@@ -67,7 +71,7 @@ def test_compile_max_autotune_defaults_and_overrides():
 ])
 def test_compile_wrong_types_raise_one_line(config, fragment):
     with pytest.raises(ConfigError) as info:
-        accelerators.get("compile").validate_config(cfg(compiler="compile",
+        accelerators.get("compile").validate(cfg(compiler="compile",
                                                         compiler_config=config))
     assert fragment in str(info.value) and "\n" not in str(info.value)
 
@@ -83,7 +87,7 @@ def test_compile_aliases_and_unknown_keys():
 
 
 def test_none_ignores_seed_config_with_notices():
-    notices = accelerators.get("none").validate_config(cfg(compiler_config=SEED_NEXFORT))
+    notices = accelerators.get("none").validate(cfg(compiler_config=SEED_NEXFORT))
     assert len(notices) == 3 and "nexfort-only mode" in notices[0]
 
 
@@ -110,11 +114,11 @@ def test_cudagraph_needs_cuda_and_rejects_bad_combinations():
     with pytest.raises(AcceleratorUnavailableError, match="cannot run here"):
         accelerators.check(cfg(compiler="cudagraph"), "cpu")
     with pytest.raises(ConfigError, match="nest CUDA graphs"):
-        backend.validate_config(cfg(compiler="cudagraph",
+        backend.validate(cfg(compiler="cudagraph",
                                     compiler_config={"regional": True,
                                                      "mode": "reduce-overhead"}))
-    assert backend.validate_config(cfg(compiler="cudagraph", deepcache=True)) == []
-    notices = backend.validate_config(cfg(compiler="cudagraph",
+    assert backend.validate(cfg(compiler="cudagraph", deepcache=True)) == []
+    notices = backend.validate(cfg(compiler="cudagraph",
                                           compiler_config={"fullgraph": True}))
     assert any("only with regional=true" in n for n in notices)
 
@@ -159,12 +163,12 @@ def test_onediff_backends_cpu_reason_and_preflight():
 
 def test_nexfort_config_validation():
     backend = accelerators.get("nexfort")
-    assert backend.validate_config(cfg(compiler="nexfort", compiler_config=SEED_NEXFORT)) == []
+    assert backend.validate(cfg(compiler="nexfort", compiler_config=SEED_NEXFORT)) == []
     with pytest.raises(ConfigError, match="options must be a JSON object"):
-        backend.validate_config(cfg(compiler="nexfort", compiler_config={"options": [1]}))
+        backend.validate(cfg(compiler="nexfort", compiler_config={"options": [1]}))
     with pytest.raises(ConfigError, match="mode must be a string"):
-        backend.validate_config(cfg(compiler="nexfort", compiler_config={"mode": 1}))
-    notices = accelerators.get("oneflow").validate_config(
+        backend.validate(cfg(compiler="nexfort", compiler_config={"mode": 1}))
+    notices = accelerators.get("oneflow").validate(
         cfg(compiler="oneflow", compiler_config={"mode": "x"}))
     assert "takes no compiler_config" in notices[0]
 
@@ -305,7 +309,7 @@ def test_quantize_keeps_torchaos_coordinate_descent_tuning_off(fake_torchao):
 
     precision = torch.get_float32_matmul_precision()
     events = []
-    quantize.apply(_pipe(), cfg(compiler="compile", quantize="int8dq"), events.append)
+    quantize.apply(_pipe(), SD, cfg(compiler="compile", quantize="int8dq"), events.append)
     assert fake_torchao.kept  # it did quantize
     assert inductor_config.coordinate_descent_tuning is False
     assert inductor_config.coordinate_descent_check_all_directions is False
@@ -318,12 +322,12 @@ def test_quantize_keeps_torchaos_coordinate_descent_tuning_off(fake_torchao):
     # error is the one raised.
     fake_torchao.fail = True
     with pytest.raises(RuntimeError, match="torchao broke"):
-        quantize.apply(_pipe(), cfg(compiler="compile", quantize="int8dq"), events.append)
+        quantize.apply(_pipe(), SD, cfg(compiler="compile", quantize="int8dq"), events.append)
     assert inductor_config.coordinate_descent_tuning is False
     assert torch.get_float32_matmul_precision() == precision
     fake_torchao.fail = False
     # Asked for: torchao's settings stay.
-    quantize.apply(_pipe(), cfg(compiler="compile", quantize="int8dq", quantize_config={
+    quantize.apply(_pipe(), SD, cfg(compiler="compile", quantize="int8dq", quantize_config={
         "coordinate_descent_tuning": True}), events.append)
     assert inductor_config.coordinate_descent_tuning is True
 
@@ -338,7 +342,7 @@ def test_quantize_under_cudagraph_keeps_layers_outside_compiled_blocks(fake_torc
         return unet_kept and all(fqn.startswith(tuple(prefixes)) for fqn in unet_kept)
 
     pipe = _pipe(controlnet=True)
-    quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq",
+    quantize.apply(pipe, SD, cfg(compiler="cudagraph", quantize="int8dq",
                              compiler_config={"regional": True},
                              quantize_config={"modules": ["unet", "controlnet"]}),
                    lambda e: None)
@@ -347,28 +351,28 @@ def test_quantize_under_cudagraph_keeps_layers_outside_compiled_blocks(fake_torc
     # A model declaring other repeated blocks: those are what regional compiles and quantizes...
     fake_torchao.kept.clear()
     pipe = _pipe(declared=["ResnetBlock2D"])
-    quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq",
+    quantize.apply(pipe, SD, cfg(compiler="cudagraph", quantize="int8dq",
                              compiler_config={"regional": True}), lambda e: None)
     assert kept_under(pipe, ("ResnetBlock2D",))
     # ...unless regional_blocks names the classes, even the default one.
     fake_torchao.kept.clear()
     pipe = _pipe(declared=["ResnetBlock2D"])
-    quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq", compiler_config={
+    quantize.apply(pipe, SD, cfg(compiler="cudagraph", quantize="int8dq", compiler_config={
         "regional_blocks": ["BasicTransformerBlock"]}), lambda e: None)
     assert kept_under(pipe, ("BasicTransformerBlock",))
     # A typo in regional_blocks: the compiler's message, with the close name.
     with pytest.raises(AcceleratorUnavailableError, match="has no ResnetBlok2D modules "
                                                           r"\(did you mean ResnetBlock2D"):
-        quantize.apply(_pipe(), cfg(compiler="cudagraph", quantize="int8dq", compiler_config={
+        quantize.apply(_pipe(), SD, cfg(compiler="cudagraph", quantize="int8dq", compiler_config={
             "regional_blocks": ["ResnetBlok2D"]}), lambda e: None)
     # A UNet that declares no repeated blocks has nothing to quantize inside the graph.
     pipe = _pipe(declared=[])
     with pytest.raises(AcceleratorUnavailableError, match="no compiled blocks to quantize"):
-        quantize.apply(pipe, cfg(compiler="cudagraph", quantize="int8dq",
+        quantize.apply(pipe, SD, cfg(compiler="cudagraph", quantize="int8dq",
                                  compiler_config={"regional": True}), lambda e: None)
     # The time embedding's linears (outside every block) are quantized without cudagraph.
     fake_torchao.kept.clear()
-    quantize.apply(_pipe(), cfg(compiler="compile", quantize="int8dq"), lambda e: None)
+    quantize.apply(_pipe(), SD, cfg(compiler="compile", quantize="int8dq"), lambda e: None)
     assert any(fqn.startswith("time_embedding.") for _m, fqn in fake_torchao.kept)
 
 
@@ -478,7 +482,7 @@ def test_regional_blocks_that_do_not_exist_fail_in_one_line():
     import torch
     import torch._dynamo.config as dynamo_config
 
-    from diffbench.engine.accelerators.compile import REGIONAL_RECOMPILE_LIMIT, compile_unet_regional
+    from diffbench.engine.accelerators.compile import REGIONAL_RECOMPILE_LIMIT, compile_regional
 
     class Block(torch.nn.Module):
         def forward(self, x):
@@ -488,9 +492,9 @@ def test_regional_blocks_that_do_not_exist_fail_in_one_line():
     with dynamo_config.patch(recompile_limit=8):  # restored on exit (see fake_torchao)
         with pytest.raises(AcceleratorUnavailableError,
                            match="Sequential has no Blok modules .did you mean Block"):
-            compile_unet_regional(unet, {"backend": "eager"}, ("Block", "Blok"))
+            compile_regional(unet, {"backend": "eager"}, ("Block", "Blok"))
         assert dynamo_config.recompile_limit == 8  # nothing compiled, nothing changed
-        assert compile_unet_regional(unet, {"backend": "eager"}, ("Block",)) == 2
+        assert compile_regional(unet, {"backend": "eager"}, ("Block",)) == 2
         # Every distinct block shape compiles once: torch's default cap of 8 is too low for SDXL.
         assert dynamo_config.recompile_limit == REGIONAL_RECOMPILE_LIMIT
 

@@ -8,12 +8,14 @@ import pytest
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
-from diffbench.engine import accelerators  # noqa: E402
+from diffbench.engine import accelerators, families  # noqa: E402
 from diffbench.engine.accelerators import deepcache  # noqa: E402
 from diffbench.engine.compile_progress import CompileWatcher  # noqa: E402
 from diffbench.engine.config import RunConfig  # noqa: E402
 from diffbench.engine.errors import ConfigError  # noqa: E402
 from diffbench.engine.events import CompileProgress, LogMessage  # noqa: E402
+
+SD15 = families.get("sd15")
 
 
 def tiny_unet():
@@ -52,7 +54,7 @@ def test_deepcache_skips_deep_blocks_between_full_steps():
     reference = TinyPipe()(steps=6)
     pipe = TinyPipe()
     events = []
-    cache = deepcache.apply(pipe, RunConfig(model="tiny-sd15", deepcache=True,
+    cache = deepcache.apply(pipe, SD15, RunConfig(model="tiny-sd15", deepcache=True,
                                             cache_interval=3), events.append)
     outs = pipe(steps=6)
     assert (cache.full_steps, cache.cached_steps) == (2, 4)
@@ -69,12 +71,12 @@ def test_deepcache_skips_deep_blocks_between_full_steps():
 def test_deepcache_interval_one_is_exact_and_layer_range_checked():
     reference = TinyPipe()(steps=3)
     pipe = TinyPipe()
-    deepcache.apply(pipe, RunConfig(model="tiny-sd15", deepcache=True, cache_interval=1),
+    deepcache.apply(pipe, SD15, RunConfig(model="tiny-sd15", deepcache=True, cache_interval=1),
                     lambda e: None)
     for got, want in zip(pipe(steps=3), reference):
         torch.testing.assert_close(got, want)
     with pytest.raises(ConfigError, match="cache_layer_id must be between 0 and 1"):
-        deepcache.apply(TinyPipe(), RunConfig(model="tiny-sd15", deepcache=True,
+        deepcache.apply(TinyPipe(), SD15, RunConfig(model="tiny-sd15", deepcache=True,
                                               cache_layer_id=5), lambda e: None)
     with pytest.raises(ConfigError, match="cache_block_id"):
         deepcache.validate(RunConfig(model="tiny-sd15", deepcache=True, cache_block_id=1))
@@ -86,7 +88,7 @@ def test_deepcache_keeps_scheduler_signature():
 
     pipe = TinyPipe()
     pipe.scheduler = diffusers.EulerAncestralDiscreteScheduler()
-    deepcache.apply(pipe, RunConfig(model="tiny-sd15", deepcache=True), lambda e: None)
+    deepcache.apply(pipe, SD15, RunConfig(model="tiny-sd15", deepcache=True), lambda e: None)
     assert "generator" in inspect.signature(pipe.scheduler.step).parameters
 
 
@@ -111,7 +113,7 @@ def test_regional_compile_on_cpu_matches_eager_and_reports_progress(tmp_path, mo
         config["regional_blocks"] = blocks
     cfg = RunConfig(model="tiny-sd15", compiler="compile", compiler_config=config)
     watcher = CompileWatcher(events.append, poll_s=0.05).start()
-    accelerators.apply_all(pipe, cfg, events.append)
+    accelerators.apply_all(pipe, SD15, cfg, events.append)
     compiled = {type(m).__name__ for m in pipe.unet.modules()
                 if getattr(m, "_compiled_call_impl", None) is not None}
     assert compiled == set(blocks or ["BasicTransformerBlock"])
@@ -137,7 +139,7 @@ def test_cudagraph_compiles_the_regional_blocks_it_is_given():
         "regional_blocks": ["BasicTransformerBlock", "ResnetBlock2D"], "backend": "eager"})
     limit = torch._dynamo.config.recompile_limit
     with torch._dynamo.config.patch(recompile_limit=limit):  # the raised cap stays in here
-        accelerators.get("cudagraph").apply(pipe, cfg, lambda e: None)
+        accelerators.get("cudagraph").apply(pipe, SD15, cfg, lambda e: None)
     compiled = {type(m).__name__ for m in pipe.unet.modules()
                 if getattr(m, "_compiled_call_impl", None) is not None}
     assert compiled == {"BasicTransformerBlock", "ResnetBlock2D"}
@@ -173,7 +175,7 @@ def test_deepcache_under_cuda_graphs_keys_the_phase_and_keeps_graph_buffers():
     from diffbench.engine.accelerators.cudagraph import GraphedForward
 
     pipe = TinyPipe()
-    cache = deepcache.apply(pipe, RunConfig(model="tiny-sd15", deepcache=True,
+    cache = deepcache.apply(pipe, SD15, RunConfig(model="tiny-sd15", deepcache=True,
                                             cache_interval=2), lambda e: None)
     graphed = GraphedForward(pipe.unet.forward, lambda e: None, cache)
     sample, text = torch.zeros(1, 4, 8, 8), torch.zeros(1, 3, 8)

@@ -10,6 +10,7 @@ diffusers = pytest.importorskip("diffusers")
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
+from diffbench.engine import families  # noqa: E402
 from diffbench.engine.accelerators import deepcache  # noqa: E402
 from diffbench.engine.accelerators.cudagraph import graph_module  # noqa: E402
 from diffbench.engine.config import RunConfig  # noqa: E402
@@ -44,9 +45,9 @@ class CudaTinyPipe:
 def test_cudagraph_with_deepcache_matches_eager_deepcache_across_calls_and_sizes():
     cfg = RunConfig(model="tiny-sd15", deepcache=True, cache_interval=3)
     eager = CudaTinyPipe()
-    deepcache.apply(eager, cfg, lambda e: None)
+    deepcache.apply(eager, families.get("sd15"), cfg, lambda e: None)
     graphed = CudaTinyPipe()
-    cache = deepcache.apply(graphed, cfg, lambda e: None)
+    cache = deepcache.apply(graphed, families.get("sd15"), cfg, lambda e: None)
     cache.graph_held = True
     forward = graph_module(graphed.unet, lambda e: None, cache)
     # A second size, then back; the last call keeps its timesteps on the CPU (as some

@@ -28,7 +28,7 @@ class FreezeGuidance(Accelerator):
     def available(self, device="cuda"):
         return True, ""
 
-    def apply(self, pipe, cfg, emit):
+    def apply(self, pipe, spec, cfg, emit, state=None):
         base = type(pipe)
         frozen = {}
 
@@ -46,7 +46,7 @@ class FreezeGuidance(Accelerator):
 class Passthrough(FreezeGuidance):
     """Test double of a well-behaved accelerator (changes nothing)."""
 
-    def apply(self, pipe, cfg, emit):
+    def apply(self, pipe, spec, cfg, emit, state=None):
         return pipe
 
 

@@ -13,7 +13,7 @@ from diffbench.engine import events as ev
 from diffbench.cli.main import main as cli
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import ConfigError, ModelNotFoundError
-from diffbench.engine.runner import call_kwargs, prepare, preflight, run
+from diffbench.engine.runner import prepare, preflight, run
 
 PIPELINES = {
     ("tiny-sd15", "t2i"): "StableDiffusionControlNetPipeline",
@@ -51,15 +51,15 @@ def test_controlnet_pipeline_and_control_image_matter(model, task, input_png):
     origin = prepared.notices[-1]
     assert ("edges of the input image" if task == "i2i" else "synthetic line pattern") in origin
 
-    args = (cfg, pipe, prepared.device, 64, 64, prepared.image)
-    kwargs = call_kwargs(*args)
+    kwargs = prepared.call_kwargs(cfg)
     assert kwargs["image" if task == "t2i" else "control_image"] is prepared.control_image
     default = _pixels(pipe, kwargs)
-    other = _pixels(pipe, call_kwargs(*args, control_image=Image.new("RGB", (64, 64), "white")))
+    other = _pixels(pipe, prepared.call_kwargs(
+        cfg, control_image=Image.new("RGB", (64, 64), "white")))
     # random (non-zero) ControlNet weights: the control image changes the result
     assert np.abs(default - other).max() > 0
     # extra call kwargs reach the pipeline: scale 0 switches the ControlNet off
-    off = _pixels(pipe, call_kwargs(*args, controlnet_conditioning_scale=0.0))
+    off = _pixels(pipe, prepared.call_kwargs(cfg, controlnet_conditioning_scale=0.0))
     assert np.abs(default - off).max() > 0
 
 

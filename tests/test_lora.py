@@ -69,7 +69,7 @@ def test_cli_run_with_lora(lora_file, tmp_path, monkeypatch, capsys):
 
 
 def test_missing_peft_is_one_line(lora_file, monkeypatch, capsys):
-    from diffbench.engine.models.loading import require_peft
+    from diffbench.engine.accelerators.lora import require_peft
     from diffbench.engine.runner import preflight
 
     monkeypatch.setitem(sys.modules, "peft", None)  # `import peft` now raises ImportError

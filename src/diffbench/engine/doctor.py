@@ -3,8 +3,9 @@
 :func:`collect` returns a :class:`DoctorReport` (plain data; the CLI prints it as a table, the
 dashboard greys out what cannot run): the environment (python, torch and its CUDA build, GPU
 name, compute capability, driver, memory, diffusers, transformers, the Hugging Face cache and
-offline state, the history database) and one :class:`Check` per compiler backend
-(diffbench.engine.accelerators.all_backends()), quantization mode and step cache.
+offline state, the history database) and one :class:`Check` per accelerator plugin of
+diffbench.engine.accelerators' registry (compilers, then the stacked ones; quantization once per
+mode).
 
 Imports torch (to ask CUDA about the GPU): call it off the UI thread.
 """
@@ -12,7 +13,6 @@ Imports torch (to ask CUDA about the GPU): call it off the UI thread.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 import platform
 import sys
@@ -25,7 +25,7 @@ class Check:
     """Whether one backend can run here. ``reason`` says why not and what to install."""
 
     name: str
-    kind: str  # "compiler" | "quantize" | "cache"
+    kind: str  # "compiler", or a stacked plugin's category: "quantize" | "cache" | "lora" ...
     ok: bool
     reason: str = ""
     description: str = ""
@@ -146,9 +146,10 @@ def history_fact() -> str:
 
 
 def backend_checks(device: str) -> list[Check]:
-    """One Check per registered compiler, per quantization mode, and for the step cache."""
+    """One Check per registered plugin (diffbench.engine.accelerators' table): every compiler
+    (config order), then the stacked plugins in table order, quantization once per mode."""
     from diffbench.engine import accelerators
-    from diffbench.engine.config import COMPILERS, QUANTIZE_MODES
+    from diffbench.engine.config import COMPILERS
 
     checks = []
     backends = accelerators.all_backends()
@@ -157,26 +158,23 @@ def backend_checks(device: str) -> list[Check]:
         backend = backends[name]
         ok, reason = _safe_available(lambda b=backend: b.available(device))
         checks.append(Check(name, "compiler", ok, reason, getattr(backend, "description", "")))
-    try:
-        from diffbench.engine.accelerators import quantize
-    except ImportError:
-        quantize = None  # type: ignore[assignment]
-    if quantize is not None:
-        for mode in QUANTIZE_MODES:
-            if mode == "none":
-                continue
-            ok, reason = _safe_available(lambda m=mode: quantize.available(m, device))
-            checks.append(Check(f"quantize {mode}", "quantize", ok, reason,
-                                "torchao quantization of the UNet"))
-    try:
-        # Pure Python: importable means usable.
-        importlib.import_module("diffbench.engine.accelerators.deepcache")
-    except ImportError as exc:
-        checks.append(Check("deepcache", "cache", False, f"cannot load: {exc}"))
-    else:
-        checks.append(Check("deepcache", "cache", True, "",
-                            "reuse the UNet's deep features between denoising steps"))
+    for plugin in accelerators.stacked():
+        kind = plugin.category or plugin.name
+        for label, probe in _probes(plugin, device):
+            ok, reason = _safe_available(probe)
+            checks.append(Check(label, kind, ok, reason, plugin.description))
     return checks
+
+
+def _probes(plugin: Any, device: str) -> list:
+    """(check name, availability probe) pairs of one stacked plugin: one per entry of its
+    ``choices`` (quantization: one per mode), else one under its own name."""
+    from diffbench.engine.config import RunConfig
+
+    if plugin.choices:
+        return [(label, lambda o=overrides: plugin.available_for(RunConfig(**o), device))
+                for label, overrides in plugin.choices]
+    return [(plugin.name, lambda: plugin.available(device))]
 
 
 def _safe_available(probe) -> tuple[bool, str]:

@@ -76,6 +76,7 @@ class LoadedPipeline:
         """
         from diffbench.engine.runner import call_kwargs
 
+        overrides.setdefault("control_image", self.prepared.control_image)
         return call_kwargs(self.cfg, self.pipe, self.device, self.height, self.width,
                            self.prepared.image, **overrides)
 
@@ -124,7 +125,8 @@ class LoadedPipeline:
 
     def warm(self, steps: Optional[int] = None, calls: int = 1, **overrides: Any) -> float:
         """``calls`` warmup calls (compilation happens here); returns their wall seconds and
-        persists compile caches (diffbench.engine.accelerators.after_warmup)."""
+        persists compile caches (diffbench.engine.accelerators.after_warmup with the run's
+        AcceleratorState)."""
         from diffbench.engine import accelerators
 
         if steps is not None:
@@ -138,7 +140,7 @@ class LoadedPipeline:
         finally:
             if watcher is not None:
                 watcher.stop()
-        accelerators.after_warmup(self.pipe, self.emit)
+        accelerators.after_warmup(self.prepared.state, self.emit)
         return time.perf_counter() - start
 
     def close(self) -> None:

@@ -76,8 +76,8 @@ def preflight(cfg: RunConfig) -> Preflight:
     # Order of the errors: the compiler that cannot run on this machine, then the settings
     # (a typo is fixed before installing anything), then what quantization needs.
     accelerators.check(cfg, device)
-    notices = list(accelerators.validate_all(cfg))
-    accelerators.check_quantize(cfg, device)
+    notices = list(accelerators.validate_all(cfg, stage="accelerate"))
+    accelerators.check_stacked(cfg, device)
     if cfg.python is not None:
         _check_interpreter(cfg.python)
     if cfg.extra_call_kwargs:
@@ -107,12 +107,13 @@ def _check_interpreter(python: str) -> None:
 
 
 # ---------------------------------------------------------------------- building blocks
-def resolve_size(cfg: RunConfig, pipe: Any) -> tuple[int, int]:
-    """(height, width) in pixels: cfg's, or the model's native size (UNet sample_size x VAE
-    scale factor, as diffusers defaults them)."""
+def resolve_size(cfg: RunConfig, pipe: Any, spec: Any = None) -> tuple[int, int]:
+    """(height, width) in pixels: cfg's, or the model's native size (the denoiser's
+    sample_size x VAE scale factor, as diffusers defaults them; ``spec`` the family's
+    DenoiserSpec, None: from the pipeline class)."""
     from diffbench.engine.models.loading import native_size
 
-    native = native_size(pipe)
+    native = native_size(pipe, spec)
     return cfg.height or native, cfg.width or native
 
 
@@ -156,9 +157,9 @@ def call_kwargs(cfg: RunConfig, pipe: Any, device: str, height: int, width: int,
     """Keyword arguments of one pipeline call, with a freshly seeded torch.Generator.
 
     t2i passes height/width; i2i passes ``image`` and ``strength``; pix2pix passes ``image``.
-    With ``cfg.controlnet`` the control image (``control_image``, else the one :func:`prepare`
-    attached to the pipeline) goes in as diffusers' ControlNet pipelines expect it: ``image``
-    for text-to-image, ``control_image`` for img2img. guidance_scale only when set (else the
+    With ``cfg.controlnet`` the control image (``control_image``: :func:`prepare` makes it,
+    :meth:`Prepared.call_kwargs` passes it) goes in as diffusers' ControlNet pipelines expect
+    it: ``image`` for text-to-image, ``control_image`` for img2img. guidance_scale only when set (else the
     pipeline's default). ``cfg.extra_call_kwargs`` (e.g. controlnet_conditioning_scale) and
     then ``overrides`` are applied last.
     """
@@ -178,9 +179,7 @@ def call_kwargs(cfg: RunConfig, pipe: Any, device: str, height: int, width: int,
         if cfg.task == "i2i":
             kwargs["strength"] = float(cfg.strength)
     if cfg.controlnet:
-        control = control_image if control_image is not None else \
-            getattr(pipe, "_diffbench_control_image", None)
-        kwargs["image" if cfg.task == "t2i" else "control_image"] = control
+        kwargs["image" if cfg.task == "t2i" else "control_image"] = control_image
     kwargs.update(cfg.extra_call_kwargs)
     kwargs.update(overrides)
     return kwargs
@@ -188,7 +187,11 @@ def call_kwargs(cfg: RunConfig, pipe: Any, device: str, height: int, width: int,
 
 @dataclass
 class Prepared:
-    """A loaded, accelerated pipeline ready to call (see :func:`prepare`)."""
+    """A loaded, accelerated pipeline ready to call (see :func:`prepare`).
+
+    ``spec``: the family's DenoiserSpec; ``state``: the accelerators' AcceleratorState (step
+    cache, compile cache, CUDA graphs) for :func:`diffbench.engine.accelerators.after_warmup`.
+    """
 
     pipe: Any
     device: str
@@ -200,6 +203,14 @@ class Prepared:
     load_s: float
     accelerate_s: float
     control_image: Any = None
+    spec: Any = None
+    state: Any = None
+
+    def call_kwargs(self, cfg: RunConfig, **overrides: Any) -> dict:
+        """:func:`call_kwargs` for this pipeline: its size, input and control images."""
+        overrides.setdefault("control_image", self.control_image)
+        return call_kwargs(cfg, self.pipe, self.device, self.height, self.width, self.image,
+                           **overrides)
 
 
 def prepare(cfg: RunConfig, on_event: Optional[EventCallback] = None,
@@ -210,19 +221,22 @@ def prepare(cfg: RunConfig, on_event: Optional[EventCallback] = None,
     """
     emit = on_event or ev.null_callback
     pre = pre or preflight(cfg)
+    from diffbench.engine import accelerators
     from diffbench.engine.models import load_pipeline
     from diffbench.engine.models.loading import pipeline_class, resolve_dtype
 
     device = pre.device
     dtype = resolve_dtype(cfg.dtype, device)
+    spec = pre.source.spec
+    state = accelerators.AcceleratorState()
     pipeline_class(cfg, pre.source)  # import diffusers before the clock: load_s is the build
     t0 = time.perf_counter()
     emit(ev.PhaseStarted("load", detail=cfg.model))
-    pipe = load_pipeline(cfg, device, dtype)
+    pipe = load_pipeline(cfg, device, dtype, state)
     load_s = time.perf_counter() - t0
     emit(ev.PhaseFinished("load", load_s))
     check_call_kwargs(cfg, pipe)
-    height, width = resolve_size(cfg, pipe)
+    height, width = resolve_size(cfg, pipe, spec)
     image = load_input_image(cfg.input_image, width, height) if cfg.task != "t2i" else None
     notices = list(pre.notices)
     for notice in notices:
@@ -232,25 +246,15 @@ def prepare(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         from diffbench.engine.models.controlnet import control_image_for
 
         control_image, origin = control_image_for(cfg, width, height, image)
-        pipe._diffbench_control_image = control_image  # call_kwargs' default
         notices.append(origin)
         emit(ev.LogMessage("info", origin))
     t1 = time.perf_counter()
     emit(ev.PhaseStarted("accelerate", detail=cfg.compiler))
-    from diffbench.engine import accelerators
-
-    apply_all = getattr(accelerators, "apply_all", None)
-    if apply_all is not None:
-        pipe = apply_all(pipe, cfg, emit)
-    else:
-        pipe = accelerators.get(cfg.compiler).apply(pipe, cfg, emit)
+    pipe = accelerators.apply_all(pipe, spec, cfg, emit, state)
     accelerate_s = time.perf_counter() - t1
     emit(ev.PhaseFinished("accelerate", accelerate_s))
-    # Accelerators may wrap the pipeline: keep the control image reachable from the result.
-    if control_image is not None and getattr(pipe, "_diffbench_control_image", None) is None:
-        pipe._diffbench_control_image = control_image
     return Prepared(pipe, device, dtype, height, width, image, notices, load_s,
-                    accelerate_s, control_image)
+                    accelerate_s, control_image, spec, state)
 
 
 # ---------------------------------------------------------------------- the run
@@ -422,11 +426,9 @@ def _warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
             metrics.compile_s = min(metrics.compile_s, metrics.warmup_s)
     from diffbench.engine import accelerators
 
-    after = getattr(accelerators, "after_warmup", None)
-    if after is not None and cfg.warmups:
-        after(pipe, emit)
-    state = getattr(accelerators, "warmup_cache_state", None)
-    metrics.warmup_cache = state(pipe) if state is not None else None
+    if cfg.warmups:
+        accelerators.after_warmup(prepared.state, emit)
+    metrics.warmup_cache = prepared.state.warmup_cache() if prepared.state else None
     metrics.warmup_peak_allocated_gib = measure.cuda_peak_gib(device)[0]
     emit(ev.PhaseFinished("warmup", metrics.warmup_s or 0.0))
     _check_cancel(cancel)

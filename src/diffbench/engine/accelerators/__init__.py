@@ -1,93 +1,39 @@
-"""Accelerator backends: one module per backend, a registry keyed by name.
+"""Accelerators: plugins behind one interface (:mod:`.base`), listed in one table
+(:mod:`.registry`).
 
-Each backend module defines a subclass of :class:`Accelerator` and registers it. The runner
-calls, in order: :func:`check` (before loading anything: fail fast with the reason),
-``validate_config`` (notices for ignored keys), then ``apply(pipe, cfg, emit)`` after the
-pipeline is on its device. Compilers are chosen by ``RunConfig.compiler``; quantization
-(``RunConfig.quantize``) and step caching (``RunConfig.deepcache``) stack on top.
+The runner calls, in order: :func:`check` (the compiler can run on the device, before loading
+anything), :func:`validate_all` (settings; notices for ignored keys), :func:`check_stacked`
+(what the stacked plugins need on the device); then, once the pipeline is built,
+:func:`apply_all` for stage "load" (ControlNet, LoRA: part of load_s) and stage "accelerate"
+(the compiler's preparation, the stacked plugins in table order, the compiler);
+:func:`after_warmup` after the warmup calls. Every plugin gets the family's denoiser spec and
+the run's :class:`AcceleratorState`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from diffbench.engine.accelerators.base import (COMPILER, STACKED, Accelerator,
+                                                AcceleratorState)
+from diffbench.engine.accelerators.registry import (_REGISTRY, compilers, get, plugins,
+                                                    register, stacked)
 from diffbench.engine.errors import AcceleratorUnavailableError
 
 if TYPE_CHECKING:  # pragma: no cover
     from diffbench.engine.config import RunConfig
     from diffbench.engine.events import EventCallback
+    from diffbench.engine.families import DenoiserSpec
 
-
-class Accelerator:
-    """Base class. Subclasses set ``name`` and override the methods they need.
-
-    ``available()`` must be cheap and must not raise: it returns (ok, reason) where reason
-    says exactly why not and what to install. ``apply`` returns the (possibly wrapped)
-    pipeline; it may raise AcceleratorUnavailableError or ConfigError with one-line messages.
-    """
-
-    name = "base"
-    #: compiler_config keys this backend understands (others get a notice).
-    config_keys: tuple[str, ...] = ()
-    description = ""
-
-    def available(self, device: str = "cuda") -> tuple[bool, str]:
-        """(ok, reason) for running this backend on ``device`` ("cpu", "cuda", "cuda:N").
-
-        Cheap (imports at most the backend's module) and never raises; ``reason`` is "" when
-        ok, else one line saying why not and what to install.
-        """
-        return True, ""
-
-    def validate_config(self, cfg: "RunConfig") -> list[str]:
-        """Check cfg's backend options; return notices (ignored keys). Raise ConfigError."""
-        return []
-
-    def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
-        """Accelerate ``pipe`` (a diffusers pipeline already on its device) for ``cfg``.
-
-        Returns the pipeline, possibly wrapped or with modules replaced; reports progress and
-        notices through ``emit`` (diffbench.engine.events). The base class returns ``pipe`` unchanged.
-
-        Raises:
-            AcceleratorUnavailableError, ConfigError: one-line messages.
-        """
-        return pipe
-
-
-_REGISTRY: dict[str, Accelerator] = {}
-
-
-def register(accelerator: Accelerator) -> Accelerator:
-    """Add a backend instance to the registry (module import time)."""
-    _REGISTRY[accelerator.name] = accelerator
-    return accelerator
-
-
-def _load_builtin() -> None:
-    # Import for the registration side effect; each module is cheap (torch imported lazily).
-    from diffbench.engine.accelerators import none  # noqa: F401
-    from diffbench.engine.accelerators import compile, cudagraph, nexfort, oneflow  # noqa: F401
-
-
-def get(name: str) -> Accelerator:
-    """The backend registered as ``name``.
-
-    Raises:
-        AcceleratorUnavailableError: no backend of that name.
-    """
-    _load_builtin()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise AcceleratorUnavailableError(
-            f"unknown accelerator {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+__all__ = ["COMPILER", "STACKED", "Accelerator", "AcceleratorState", "after_warmup",
+           "all_backends", "apply_all", "check", "check_all", "check_stacked", "compilers",
+           "get", "plugins", "register", "stacked", "validate_all"]
 
 
 def all_backends() -> dict[str, Accelerator]:
-    """Every registered backend by name (for doctor and the dashboard)."""
-    _load_builtin()
-    return dict(_REGISTRY)
+    """Every compiler plugin by name (the ``--compiler`` choices, for doctor and the
+    dashboard)."""
+    return compilers()
 
 
 def check(cfg: "RunConfig", device: str) -> None:
@@ -98,92 +44,70 @@ def check(cfg: "RunConfig", device: str) -> None:
         raise AcceleratorUnavailableError(f"compiler {cfg.compiler!r} cannot run here: {reason}")
 
 
-#: Backends whose compile output is worth caching on disk between runs.
-_CACHED_BACKENDS = ("compile", "compile-max-autotune", "cudagraph")
-
-
-def validate_all(cfg: "RunConfig") -> list[str]:
-    """Notices from the compiler backend, quantization and step caching settings.
+def validate_all(cfg: "RunConfig", stage: "str | None" = None) -> list[str]:
+    """Notices from the compiler (unless ``stage`` is "load") and every stacked plugin ``cfg``
+    asks for (of ``stage`` when given), in table order.
 
     Raises:
-        ConfigError: a wrong type or value in compiler_config / quantize_config / cache_*.
+        ConfigError, ModelNotFoundError: a wrong type or value in compiler_config /
+            quantize_config / cache_*, a missing LoRA file or peft, an unknown ControlNet.
     """
-    notices = list(get(cfg.compiler).validate_config(cfg))
-    if cfg.quantize != "none" or cfg.quantize_config:
-        from diffbench.engine.accelerators import quantize
-
-        notices += quantize.validate(cfg)
-    if cfg.deepcache:
-        from diffbench.engine.accelerators import deepcache
-
-        notices += deepcache.validate(cfg)
+    notices = [] if stage == "load" else list(get(cfg.compiler).validate(cfg))
+    for plugin in stacked(stage):
+        if plugin.requested(cfg):
+            notices += plugin.validate(cfg)
     return notices
 
 
+def check_stacked(cfg: "RunConfig", device: str) -> None:
+    """Raise AcceleratorUnavailableError (reason and fix) when a stacked plugin ``cfg`` asks
+    for cannot run on ``device`` (torchao missing, float8 without a capable GPU)."""
+    for plugin in stacked():
+        if plugin.requested(cfg):
+            ok, reason = plugin.available_for(cfg, device)
+            if not ok:
+                raise AcceleratorUnavailableError(f"{plugin.describe(cfg)} cannot run here: "
+                                                  f"{reason}")
+
+
 def check_all(cfg: "RunConfig", device: str) -> None:
-    """:func:`check` plus quantization and step caching availability on ``device``.
+    """:func:`check` plus :func:`check_stacked`.
 
     Raises:
         AcceleratorUnavailableError: with the reason and the fix.
     """
     check(cfg, device)
-    check_quantize(cfg, device)
+    check_stacked(cfg, device)
 
 
-def check_quantize(cfg: "RunConfig", device: str) -> None:
-    """Raise AcceleratorUnavailableError (reason and fix) when ``cfg.quantize`` cannot run on
-    ``device`` (torchao missing, float8 without a capable GPU)."""
-    if cfg.quantize != "none":
-        from diffbench.engine.accelerators import quantize
+def apply_all(pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
+              state: "AcceleratorState | None" = None, stage: str = "accelerate") -> Any:
+    """Apply every plugin ``cfg`` asks for at ``stage`` to a pipeline already on its device.
 
-        ok, reason = quantize.available(cfg.quantize, device)
-        if not ok:
-            raise AcceleratorUnavailableError(f"quantize {cfg.quantize!r} cannot run here: "
-                                              f"{reason}")
-
-
-def apply_all(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
-    """Apply every accelerator ``cfg`` asks for to a pipeline already on its device.
-
-    Order (each step needs the previous one's modules): compile cache directory ->
-    channels_last / fused QKV -> step caching (DeepCache's method) -> torchao quantization ->
-    the compiler backend. Returns the (possibly wrapped) pipeline; call
-    :func:`after_warmup` after the warmup calls and read :func:`warmup_cache_state`.
+    Stage "load": the stacked load plugins in table order (ControlNet, LoRA). Stage
+    "accelerate": the compiler's :meth:`~Accelerator.prepare` (compile cache folder,
+    channels_last / fused QKV) -> the stacked plugins in table order (step caching, torchao
+    quantization) -> the compiler. Returns the (possibly rebuilt) pipeline; call
+    :func:`after_warmup` after the warmup calls and read ``state.warmup_cache()``.
 
     Raises:
         AcceleratorUnavailableError, ConfigError: one-line messages.
     """
-    backend = get(cfg.compiler)
-    compiles = cfg.compiler in _CACHED_BACKENDS and (
-        cfg.compiler != "cudagraph" or backend.options(cfg)[0].regional)  # type: ignore[attr-defined]
-    if compiles:
-        from diffbench.engine.accelerators import compile_cache
-
-        pipe._diffbench_cache = compile_cache.prepare(cfg, emit)
-    prepare = getattr(backend, "prepare", None)
-    if prepare is not None:
-        prepare(pipe, cfg, emit)
-    if cfg.deepcache:
-        from diffbench.engine.accelerators import deepcache
-
-        deepcache.apply(pipe, cfg, emit)
-    if cfg.quantize != "none":
-        from diffbench.engine.accelerators import quantize
-
-        quantize.apply(pipe, cfg, emit)
-    return backend.apply(pipe, cfg, emit)
+    state = state if state is not None else AcceleratorState()
+    compiler = get(cfg.compiler) if stage == "accelerate" else None
+    if compiler is not None:
+        compiler.prepare(pipe, spec, cfg, emit, state)
+    for plugin in stacked(stage):
+        if plugin.requested(cfg):
+            pipe = plugin.apply(pipe, spec, cfg, emit, state)
+    if compiler is not None:
+        pipe = compiler.apply(pipe, spec, cfg, emit, state)
+    return pipe
 
 
-def after_warmup(pipe: Any, emit: "EventCallback") -> None:
+def after_warmup(state: "AcceleratorState | None", emit: "EventCallback") -> None:
     """Persist what the warmup compiled (torch's portable cache artifacts). Never raises."""
-    state = getattr(pipe, "_diffbench_cache", None)
-    if state is not None:
+    if state is not None and state.compile_cache is not None:
         from diffbench.engine.accelerators import compile_cache
 
-        compile_cache.save(state, emit)
-
-
-def warmup_cache_state(pipe: Any) -> "str | None":
-    """"cold" / "warm" for runs that use the compile cache, None otherwise."""
-    state = getattr(pipe, "_diffbench_cache", None)
-    return state.state if state is not None else None
+        compile_cache.save(state.compile_cache, emit)

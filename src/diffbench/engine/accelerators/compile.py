@@ -1,4 +1,5 @@
-"""``compile`` and ``compile-max-autotune``: torch.compile of the UNet and the VAE decode.
+"""``compile`` and ``compile-max-autotune``: torch.compile of the denoiser (UNet or
+transformer, from the family's spec) and the VAE decode.
 
 As OneDiff's benchmark script (``--compiler compile`` / ``compile-max-autotune``), plus the
 options users of diffusers reach for: channels_last, fused QKV, regional compilation
@@ -11,15 +12,17 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, Optional
 
-from diffbench.engine.accelerators import Accelerator, register
+from diffbench.engine.accelerators.base import Accelerator
 from diffbench.engine.accelerators import versions
 from diffbench.engine.accelerators.options import CompileOptions, parse_compile_options
 from diffbench.engine.errors import AcceleratorUnavailableError
 from diffbench.engine.events import LogMessage
 
 if TYPE_CHECKING:  # pragma: no cover
+    from diffbench.engine.accelerators.base import AcceleratorState
     from diffbench.engine.config import RunConfig
     from diffbench.engine.events import EventCallback
+    from diffbench.engine.families import DenoiserSpec
 
 
 #: Modes whose inductor CUDA graphs break under regional compilation -> the mode used instead.
@@ -27,37 +30,39 @@ REGIONAL_MODE_FALLBACK = {"max-autotune": "max-autotune-no-cudagraphs",
                           "reduce-overhead": "default"}
 
 
-def prepare_modules(pipe: Any, opts: CompileOptions, emit: "EventCallback") -> None:
-    """Apply channels_last and fused QKV to the pipeline's UNet/VAE/ControlNet (in place),
-    once per pipeline: apply_all prepares before step caching/quantization and the backend's
-    apply() asks again.
+def prepare_modules(pipe: Any, spec: "DenoiserSpec", opts: CompileOptions,
+                    emit: "EventCallback", state: "AcceleratorState") -> None:
+    """Apply channels_last and fused QKV to the pipeline's denoiser, VAE and ControlNet (in
+    place), once per pipeline (``state.modules_prepared``): the compiler's prepare() runs
+    before step caching/quantization and its apply() asks again.
 
     Raises:
         AcceleratorUnavailableError: fuse_qkv asked for but this diffusers cannot fuse.
     """
-    if getattr(pipe, "_diffbench_prepared", False):
+    if state.modules_prepared:
         return
-    pipe._diffbench_prepared = True
+    state.modules_prepared = True
     import torch
 
+    parts = {spec.denoiser_label: spec.denoiser(pipe),
+             "VAE": getattr(pipe, spec.vae_attr, None),
+             "ControlNet": getattr(pipe, "controlnet", None)}
     if opts.channels_last:
-        for name in ("unet", "vae", "controlnet"):
-            module = getattr(pipe, name, None)
+        for module in parts.values():
             if isinstance(module, torch.nn.Module):
                 module.to(memory_format=torch.channels_last)
     if opts.fuse_qkv:
         fused = []
-        for name in ("unet", "vae"):
-            module = getattr(pipe, name, None)
-            fuse = getattr(module, "fuse_qkv_projections", None)
+        for label in (spec.denoiser_label, "VAE"):
+            fuse = getattr(parts[label], "fuse_qkv_projections", None)
             if fuse is None:
                 continue
             fuse()
-            fused.append(name)
+            fused.append(label)
         if not fused:
             raise AcceleratorUnavailableError(
-                "fuse_qkv: this diffusers' UNet/VAE have no fuse_qkv_projections; upgrade "
-                "diffusers or drop fuse_qkv")
+                f"fuse_qkv: this diffusers' {spec.denoiser_label}/VAE have no "
+                f"fuse_qkv_projections; upgrade diffusers or drop fuse_qkv")
         emit(LogMessage("info", f"fused QKV projections in {', '.join(fused)}"))
 
 
@@ -88,13 +93,14 @@ def _raise_recompile_limit(limit: int) -> None:
             setattr(dynamo_config, knob, limit)
 
 
-def check_blocks(unet: Any, blocks: "tuple[str, ...]") -> None:
-    """Raise unless ``unet`` has modules of every class in ``blocks`` (``regional_blocks``).
+def check_blocks(denoiser: Any, blocks: "tuple[str, ...]") -> None:
+    """Raise unless ``denoiser`` has modules of every class in ``blocks``
+    (``regional_blocks``).
 
     Raises:
         AcceleratorUnavailableError: one line naming the missing classes and close names.
     """
-    present = {type(module).__name__ for module in unet.modules()}
+    present = {type(module).__name__ for module in denoiser.modules()}
     missing = [name for name in blocks if name not in present]
     if missing:
         import difflib
@@ -102,19 +108,19 @@ def check_blocks(unet: Any, blocks: "tuple[str, ...]") -> None:
         hints = list(dict.fromkeys(hint for name in missing  # closest first
                                    for hint in difflib.get_close_matches(name, present, n=2)))
         raise AcceleratorUnavailableError(
-            f"regional_blocks: {type(unet).__name__} has no {', '.join(missing)} modules"
+            f"regional_blocks: {type(denoiser).__name__} has no {', '.join(missing)} modules"
             + (f" (did you mean {', '.join(hints)}?)" if hints else ""))
 
 
-def compile_unet_regional(unet: Any, kwargs: dict,
-                          blocks: "tuple[str, ...] | None" = None) -> int:
-    """Compile only the UNet's repeated blocks in place; the number of modules compiled.
+def compile_regional(denoiser: Any, kwargs: dict,
+                     blocks: "tuple[str, ...] | None" = None) -> int:
+    """Compile only the denoiser's repeated blocks in place; the number of modules compiled.
 
     Also raises Dynamo's recompile cap to :data:`REGIONAL_RECOMPILE_LIMIT` for the process
     (each distinct input shape of a block class is one more compile of the same code).
 
     Args:
-        unet: the UNet (diffusers ModelMixin).
+        denoiser: the UNet or transformer (diffusers ModelMixin; ``spec.denoiser(pipe)``).
         kwargs: torch.compile keyword arguments.
         blocks: class names to compile; None = the model's declared repeated blocks
             (diffusers' ``compile_repeated_blocks``, ``_repeated_blocks``).
@@ -124,23 +130,23 @@ def compile_unet_regional(unet: Any, kwargs: dict,
             or no module of the named classes exists (the message suggests close names).
     """
     if blocks is not None:
-        check_blocks(unet, blocks)
+        check_blocks(denoiser, blocks)
         _raise_recompile_limit(REGIONAL_RECOMPILE_LIMIT)
-        targets = [module for module in unet.modules() if type(module).__name__ in blocks]
+        targets = [module for module in denoiser.modules() if type(module).__name__ in blocks]
         for module in targets:
             module.compile(**kwargs)
         return len(targets)
-    method = getattr(unet, "compile_repeated_blocks", None)
+    method = getattr(denoiser, "compile_repeated_blocks", None)
     if method is None:
         raise AcceleratorUnavailableError(
             "regional compilation needs diffusers >= 0.35 (ModelMixin.compile_repeated_blocks)")
-    if not getattr(unet, "_repeated_blocks", None):
+    if not getattr(denoiser, "_repeated_blocks", None):
         raise AcceleratorUnavailableError(
-            f"regional compilation: {type(unet).__name__} declares no repeated blocks")
+            f"regional compilation: {type(denoiser).__name__} declares no repeated blocks")
     _raise_recompile_limit(REGIONAL_RECOMPILE_LIMIT)
     method(**kwargs)
-    return sum(1 for module in unet.modules()
-               if type(module).__name__ in unet._repeated_blocks)
+    return sum(1 for module in denoiser.modules()
+               if type(module).__name__ in denoiser._repeated_blocks)
 
 
 class CompileOptionsAccelerator(Accelerator):
@@ -151,16 +157,28 @@ class CompileOptionsAccelerator(Accelerator):
         """(options, notices) for ``cfg``. Raises ConfigError for a bad value."""
         raise NotImplementedError
 
-    def validate_config(self, cfg: "RunConfig") -> list[str]:
+    def validate(self, cfg: "RunConfig") -> list[str]:
         return self.options(cfg)[1]
 
-    def prepare(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> None:
-        """channels_last and fused QKV, before step caching/quantization touch the modules."""
-        prepare_modules(pipe, self.options(cfg)[0], emit)
+    def compiles(self, opts: CompileOptions) -> bool:
+        """Whether this backend compiles with these options (then the compile cache is used)."""
+        return True
+
+    def prepare(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig",
+                emit: "EventCallback", state: "AcceleratorState") -> None:
+        """The compile cache folder (compiling runs), then channels_last and fused QKV, before
+        step caching/quantization touch the modules."""
+        opts = self.options(cfg)[0]
+        if self.compiles(opts) and state.compile_cache is None:
+            from diffbench.engine.accelerators import compile_cache
+
+            state.compile_cache = compile_cache.prepare(cfg, emit)
+        prepare_modules(pipe, spec, opts, emit, state)
 
 
 class TorchCompile(CompileOptionsAccelerator):
-    """``--compiler compile``: torch.compile of the UNet (and ControlNet) and the VAE decode."""
+    """``--compiler compile``: torch.compile of the denoiser (and ControlNet) and the VAE
+    decode."""
 
     name = "compile"
     default_mode: Optional[str] = None
@@ -202,11 +220,15 @@ class TorchCompile(CompileOptionsAccelerator):
             opts = dataclasses.replace(opts, mode=fallback)
         return opts, notices
 
-    def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
+    def apply(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
+              state: "AcceleratorState | None" = None) -> Any:
+        from diffbench.engine.accelerators.base import AcceleratorState
+
         opts, _ = self.options(cfg)
         import torch
 
-        self.prepare(pipe, cfg, emit)
+        state = state if state is not None else AcceleratorState()
+        prepare_modules(pipe, spec, opts, emit, state)
         # Convolutions with 1x1 kernels as matmuls: a known win on diffusion UNets
         # (PyTorch's diffusion-fast recipe); harmless where inductor is not the backend.
         if opts.backend == "inductor":
@@ -218,18 +240,19 @@ class TorchCompile(CompileOptionsAccelerator):
                 pass
         kwargs = opts.torch_kwargs()
         compiled = []
+        label = spec.denoiser_label
         if opts.regional:
-            count = compile_unet_regional(pipe.unet, kwargs, opts.regional_blocks)
+            count = compile_regional(spec.denoiser(pipe), kwargs, opts.regional_blocks)
             kinds = "+".join(opts.regional_blocks) if opts.regional_blocks else "repeated"
-            compiled.append(f"UNet ({count} {kinds} blocks)")
+            compiled.append(f"{label} ({count} {kinds} blocks)")
         else:
-            pipe.unet = compile_module(pipe.unet, kwargs)
-            compiled.append("UNet")
+            spec.set_denoiser(pipe, compile_module(spec.denoiser(pipe), kwargs))
+            compiled.append(label)
         controlnet = getattr(pipe, "controlnet", None)
         if isinstance(controlnet, torch.nn.Module):
             pipe.controlnet = compile_module(controlnet, kwargs)
             compiled.append("ControlNet")
-        vae = getattr(pipe, "vae", None)
+        vae = getattr(pipe, spec.vae_attr, None)
         if opts.compile_vae and vae is not None and hasattr(vae, "decoder"):
             vae.decoder = compile_module(vae.decoder, kwargs)
             compiled.append("VAE decoder")
@@ -246,6 +269,3 @@ class TorchCompileMaxAutotune(TorchCompile):
     default_mode = "max-autotune"
     description = "torch.compile mode max-autotune of the UNet and VAE decode"
 
-
-register(TorchCompile())
-register(TorchCompileMaxAutotune())

@@ -1,4 +1,4 @@
-"""``cudagraph``: capture the UNet step in a CUDA graph per input shape and replay it.
+"""``cudagraph``: capture the denoiser step in a CUDA graph per input shape and replay it.
 
 No compiler at all by default: eager SDXL is bound by Python and kernel-launch overhead, and a
 CUDA graph (``torch.cuda.CUDAGraph``) removes both for a capture cost of a fraction of a second.
@@ -8,8 +8,8 @@ fast-start variant; ``regional_blocks`` names other classes to compile (e.g. als
 ``ResnetBlock2D``). Other keys: ``memory_format``, ``fuse_qkv`` (see
 :mod:`diffbench.engine.accelerators.options`).
 
-How it works: the UNet's ``forward`` is replaced on the instance by :class:`GraphedForward`.
-For each new key (shapes, dtypes and devices of the tensor arguments plus the non-tensor
+How it works: the denoiser's (``spec.denoiser(pipe)``) ``forward`` is replaced on the instance
+by :class:`GraphedForward`. For each new key (shapes, dtypes and devices of the tensor arguments plus the non-tensor
 arguments) it runs the eager forward twice on a side stream (cuDNN/cuBLAS set-up, and the
 regional compile when enabled), then captures one call into a graph with static input buffers
 that share one memory pool. Every later call copies its inputs into those buffers, replays the
@@ -19,7 +19,8 @@ Step caching (``--deepcache``) composes with it: a full step and a cached step r
 blocks, so the cache's phase is part of the key (two graphs per shape), and the deep features a
 full step caches live in the full graph's static memory, rewritten by every replay of that graph
 and read by the cached step's graph of the same inputs (:attr:`diffbench.engine.accelerators.deepcache.
-StepCache.graph_held`; :class:`PhaseSource`).
+StepCache.graph_held`; :class:`PhaseSource`). The graphed forwards are kept in the run's
+``AcceleratorState.graphs``.
 
 Limits: weights must not be replaced after capture (call :meth:`GraphedForward.reset` after a
 LoRA swap); CUDA only.
@@ -31,15 +32,17 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from diffbench.engine.accelerators import register, versions
-from diffbench.engine.accelerators.compile import CompileOptionsAccelerator, compile_unet_regional
+from diffbench.engine.accelerators import versions
+from diffbench.engine.accelerators.compile import CompileOptionsAccelerator, compile_regional
 from diffbench.engine.accelerators.options import CompileOptions, parse_compile_options
 from diffbench.engine.errors import ConfigError
 from diffbench.engine.events import LogMessage
 
 if TYPE_CHECKING:  # pragma: no cover
+    from diffbench.engine.accelerators.base import AcceleratorState
     from diffbench.engine.config import RunConfig
     from diffbench.engine.events import EventCallback
+    from diffbench.engine.families import DenoiserSpec
 
 #: Eager calls on a side stream before a capture (cuDNN/cuBLAS handles, lazy init, compile).
 WARMUP_CALLS = 2
@@ -166,6 +169,7 @@ class GraphedForward:
             each phase gets its own graph; the Python state a capture leaves (the deep
             features, in that graph's static memory) is kept per input signature and put back
             before another phase of the same inputs is captured.
+        label: how capture messages name the module ("UNet", "transformer").
 
     Attributes:
         capture_s: total seconds spent in warmup-and-capture so far.
@@ -173,8 +177,9 @@ class GraphedForward:
     """
 
     def __init__(self, forward: Callable, emit: "EventCallback",
-                 phases: "PhaseSource | None" = None) -> None:
+                 phases: "PhaseSource | None" = None, label: str = "UNet") -> None:
         self._forward = forward
+        self._label = label
         self._emit = emit
         self._phases = phases
         self._graphs: dict[tuple, _Captured] = {}
@@ -228,8 +233,8 @@ class GraphedForward:
             self._states[signature] = self._phases.graph_state()
         shape = next((tuple(leaf.shape) for _p, leaf in _leaves(args, kwargs)
                       if hasattr(leaf, "shape")), ())
-        what = f"UNet input {list(shape)}" if key[0] is None else \
-            f"UNet input {list(shape)}, phase {key[0]}"
+        what = f"{self._label} input {list(shape)}" if key[0] is None else \
+            f"{self._label} input {list(shape)}, phase {key[0]}"
         self._emit(LogMessage("info", f"CUDA graph captured for {what} in {elapsed:.2f} s"))
         self._graphs[key] = captured
         return captured
@@ -276,13 +281,14 @@ def _tensorise_timestep(args: Any, kwargs: dict, device: Any) -> tuple:
     return args, kwargs
 
 
-def graph_module(module: Any, emit: "EventCallback",
-                 phases: "PhaseSource | None" = None) -> GraphedForward:
-    """Replace ``module.forward`` by a :class:`GraphedForward` (idempotent); return it."""
+def graph_module(module: Any, emit: "EventCallback", phases: "PhaseSource | None" = None,
+                 label: str = "UNet") -> GraphedForward:
+    """Replace ``module.forward`` by a :class:`GraphedForward` (idempotent); return it.
+    ``label`` names the module in the capture messages ("UNet", "transformer")."""
     current = module.__dict__.get("forward")
     if isinstance(current, GraphedForward):
         return current
-    graphed = GraphedForward(module.forward, emit, phases)
+    graphed = GraphedForward(module.forward, emit, phases, label)
     module.forward = graphed
     return graphed
 
@@ -305,6 +311,10 @@ class CudaGraph(CompileOptionsAccelerator):
             return False, f"needs torch >= 2.0, this is torch {versions.torch_version()}"
         return True, ""
 
+    def compiles(self, opts: CompileOptions) -> bool:
+        """Only the regional variant compiles (and uses the compile cache)."""
+        return opts.regional
+
     def options(self, cfg: "RunConfig") -> tuple[CompileOptions, list[str]]:
         opts, notices = parse_compile_options(cfg.compiler_config, self.name, None,
                                               allowed=self.config_keys)
@@ -323,23 +333,26 @@ class CudaGraph(CompileOptionsAccelerator):
             opts = dataclasses.replace(opts, mode="max-autotune-no-cudagraphs")
         return opts, notices
 
-    def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
+    def apply(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
+              state: "AcceleratorState | None" = None) -> Any:
+        from diffbench.engine.accelerators.base import AcceleratorState
+        from diffbench.engine.accelerators.compile import prepare_modules
+
         opts, _ = self.options(cfg)
-        self.prepare(pipe, cfg, emit)
+        state = state if state is not None else AcceleratorState()
+        prepare_modules(pipe, spec, opts, emit, state)
+        denoiser = spec.denoiser(pipe)
         if opts.regional:
-            compile_unet_regional(pipe.unet, opts.torch_kwargs(), opts.regional_blocks)
-        step_cache = getattr(pipe, "_diffbench_deepcache", None)
+            compile_regional(denoiser, opts.torch_kwargs(), opts.regional_blocks)
+        step_cache = state.step_cache
         if step_cache is not None:
             # Cached deep features stay in the full step's graph memory across calls.
             step_cache.graph_held = True
-        graph_module(pipe.unet, emit, step_cache)
+        state.graphs.append(graph_module(denoiser, emit, step_cache, spec.denoiser_label))
         controlnet = getattr(pipe, "controlnet", None)
         if controlnet is not None and hasattr(controlnet, "forward"):
-            graph_module(controlnet, emit)
-        emit(LogMessage("info", "CUDA graph of the UNet step" +
+            state.graphs.append(graph_module(controlnet, emit, label="ControlNet"))
+        emit(LogMessage("info", f"CUDA graph of the {spec.denoiser_label} step" +
                         (" over regionally compiled blocks" if opts.regional else "") +
                         "; captured in the first warmup call, once per input shape"))
         return pipe
-
-
-register(CudaGraph())

@@ -1,4 +1,5 @@
-"""Step caching with DeepCache's method (``--deepcache``), for SD 1.5, SDXL and pix2pix UNets.
+"""Step caching with DeepCache's method (``--deepcache``), for the UNet families (SD 1.5, SDXL,
+pix2pix).
 
 DeepCache (Ma, Fang, Wang, CVPR 2024, arXiv:2312.00858) observes that a UNet's deep features
 change little between adjacent denoising steps: on a full step the whole UNet runs and the
@@ -13,23 +14,30 @@ granularity: ``cache_layer_id`` picks the down/up block pair whose skip connecti
 original code) must be 0. Uniform schedule as DeepCache's default: step i of a call is a full
 step when i % cache_interval == 0.
 
-Mechanics: the skipped blocks' ``forward`` is replaced on the instance by a function that
-returns the block's output from the last full step; the phase (full or skip) flips in a wrapper
-of ``scheduler.step`` and resets in ``scheduler.set_timesteps`` (once per pipeline call), so a
-compiled UNet sees one boolean and compiles two graphs, never one per step.
+Mechanics: each skipped block of the denoiser (``spec.denoiser(pipe)``) gets a diffusers hook
+(``diffusers.hooks.ModelHook`` in the block's ``HookRegistry``) that returns the block's output
+from the last full step on cached steps. The phase (full or cached) flips after each
+``scheduler.step`` and resets in ``scheduler.set_timesteps`` (once per pipeline call): see
+:func:`_hook_scheduler`, the one place that wraps scheduler methods, and why there. A compiled
+denoiser sees one boolean and compiles two graphs, never one per step.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
+from diffbench.engine.accelerators.base import STACKED, Accelerator, AcceleratorState
 from diffbench.engine.errors import ConfigError
 from diffbench.engine.events import LogMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     from diffbench.engine.config import RunConfig
     from diffbench.engine.events import EventCallback
+    from diffbench.engine.families import DenoiserSpec
+
+#: Name of the block hooks in each block's diffusers HookRegistry.
+HOOK_NAME = "diffbench_step_cache"
 
 
 def validate(cfg: "RunConfig") -> list[str]:
@@ -44,14 +52,14 @@ def validate(cfg: "RunConfig") -> list[str]:
 
 
 class StepCache:
-    """Cache state shared by the wrapped blocks of one UNet.
+    """Cache state shared by the hooked blocks of one denoiser.
 
     Attributes:
         interval: cache_interval (full step every ``interval`` steps).
         step: 0-based index of the current denoising step in this call.
         skipping: True while the current step reuses cached deep features.
         full_steps / cached_steps: counts over the cache's life (for reports and tests).
-        graph_held: True when the UNet step is a CUDA graph (``--compiler cudagraph``): the
+        graph_held: True when the denoiser step is a CUDA graph (``--compiler cudagraph``): the
             cached outputs are the full step's static graph buffers, rewritten by each replay
             (Python does not run then), so a new call must keep them rather than clear them.
     """
@@ -94,22 +102,34 @@ class StepCache:
         self.step += 1
         self.skipping = bool(self.outputs) and self.step % self.interval != 0
 
-    def wrap(self, index: int, forward: Callable) -> Callable:
-        """A forward that records its output on full steps and replays it on cached ones."""
-        def cached_forward(*args: Any, **kwargs: Any) -> Any:
-            if self.skipping:
-                return self.outputs[index]
-            out = forward(*args, **kwargs)
-            self.outputs[index] = out
+    def hook(self, index: int) -> Any:
+        """A diffusers ModelHook for skipped block ``index``: it records the block's output on
+        full steps and returns it on cached ones."""
+        return _cached_block_hook(self, index)
+
+
+def _cached_block_hook(cache: StepCache, index: int) -> Any:
+    from diffusers.hooks import ModelHook
+
+    class CachedBlockHook(ModelHook):
+        """Full step: run the block, keep its output. Cached step: return the kept output."""
+
+        def new_forward(self, module: Any, *args: Any, **kwargs: Any) -> Any:
+            if cache.skipping:
+                return cache.outputs[index]
+            out = self.fn_ref.original_forward(*args, **kwargs)
+            cache.outputs[index] = out
             return out
-        return functools.wraps(forward)(cached_forward)
+
+    return CachedBlockHook()
 
 
 def skipped_blocks(unet: Any, layer_id: int) -> list:
     """The UNet blocks a cached step skips for ``cache_layer_id`` = layer_id.
 
     Raises:
-        ConfigError: layer_id out of range for this UNet, or a UNet without down/mid/up blocks.
+        ConfigError: layer_id out of range for this UNet, or a denoiser without down/mid/up
+            blocks (step caching needs a UNet).
     """
     down = list(getattr(unet, "down_blocks", []) or [])
     up = list(getattr(unet, "up_blocks", []) or [])
@@ -127,27 +147,52 @@ def skipped_blocks(unet: Any, layer_id: int) -> list:
     return blocks
 
 
-def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> StepCache:
-    """Install step caching on ``pipe.unet``; returns the StepCache (also ``pipe._diffbench_
-    deepcache``). Call before torch.compile so the compiled UNet includes the switch.
+def apply(pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
+          state: "AcceleratorState | None" = None) -> StepCache:
+    """Install step caching on the pipeline's denoiser (``spec.denoiser(pipe)``); returns the
+    StepCache (also ``state.step_cache``). Call before torch.compile so the compiled denoiser
+    includes the switch.
 
     Raises:
-        ConfigError: bad cache_layer_id / cache_block_id, or no scheduler to hook.
+        ConfigError: bad cache_layer_id / cache_block_id, a denoiser without down/up blocks, or
+            no scheduler to follow.
     """
+    from diffusers.hooks import HookRegistry
+
     validate(cfg)
-    unet = pipe.unet
+    denoiser = spec.denoiser(pipe)
     scheduler = getattr(pipe, "scheduler", None)
     if scheduler is None or not hasattr(scheduler, "step") or \
             not hasattr(scheduler, "set_timesteps"):
         raise ConfigError("deepcache needs a pipeline scheduler with step and set_timesteps")
     cache = StepCache(cfg.cache_interval)
-    blocks = skipped_blocks(unet, cfg.cache_layer_id)
+    blocks = skipped_blocks(denoiser, cfg.cache_layer_id)
     for index, block in enumerate(blocks):
-        block.forward = cache.wrap(index, block.forward)
+        HookRegistry.check_if_exists_or_initialize(block).register_hook(cache.hook(index),
+                                                                         HOOK_NAME)
+    _hook_scheduler(scheduler, cache)
+    if state is not None:
+        state.step_cache = cache
+    emit(LogMessage("info", f"DeepCache: cache_interval {cfg.cache_interval}, cache_layer_id "
+                            f"{cfg.cache_layer_id}: {len(blocks)} {spec.denoiser_label} blocks "
+                            f"reused on cached steps"))
+    return cache
 
+
+def _hook_scheduler(scheduler: Any, cache: StepCache) -> None:
+    """Follow the denoising loop: ``set_timesteps`` starts a call (``cache.reset``), each
+    ``step`` ends a denoising step (``cache.advance``).
+
+    The only wrapping of scheduler methods left, kept because no hook point replaces it
+    without changing behaviour: the phase must change *outside* the denoiser's forward (under
+    ``--compiler cudagraph`` the forward's Python does not run on a replay, and the phase is
+    part of the graph key read before the call), every pipeline calls the scheduler once per
+    step whatever its denoiser calls, and ``callback_on_step_end`` belongs to the caller (the
+    runner's step timer). functools.wraps keeps the signatures: pipelines inspect them (eta,
+    generator, sigmas).
+    """
     set_timesteps, step = scheduler.set_timesteps, scheduler.step
 
-    # functools.wraps keeps the signatures: pipelines inspect them (eta, generator, sigmas).
     @functools.wraps(set_timesteps)
     def set_timesteps_hook(*args: Any, **kwargs: Any) -> Any:
         cache.reset()
@@ -161,8 +206,25 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> StepCache:
 
     scheduler.set_timesteps = set_timesteps_hook
     scheduler.step = step_hook
-    pipe._diffbench_deepcache = cache
-    emit(LogMessage("info", f"DeepCache: cache_interval {cfg.cache_interval}, cache_layer_id "
-                            f"{cfg.cache_layer_id}: {len(blocks)} UNet blocks reused on cached "
-                            f"steps"))
-    return cache
+
+
+class StepCaching(Accelerator):
+    """``--deepcache``: reuse the UNet's deep features between denoising steps (lossy)."""
+
+    name = "deepcache"
+    kind = STACKED
+    lossless = False
+    category = "cache"
+    config_keys = ("cache_interval", "cache_layer_id", "cache_block_id")
+    description = "reuse the UNet's deep features between denoising steps"
+
+    def requested(self, cfg: "RunConfig") -> bool:
+        return bool(cfg.deepcache)
+
+    def validate(self, cfg: "RunConfig") -> list[str]:
+        return validate(cfg)
+
+    def apply(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
+              state: "AcceleratorState | None" = None) -> Any:
+        apply(pipe, spec, cfg, emit, state)
+        return pipe

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from diffbench.engine.accelerators import Accelerator, register
+from diffbench.engine.accelerators.base import Accelerator
 from diffbench.engine.accelerators.onediff import ISOLATION_HINT, backend_available, compile_pipe
 from diffbench.engine.errors import ConfigError
 from diffbench.engine.events import LogMessage
 
 if TYPE_CHECKING:  # pragma: no cover
+    from diffbench.engine.accelerators.base import AcceleratorState
     from diffbench.engine.config import RunConfig
     from diffbench.engine.events import EventCallback
+    from diffbench.engine.families import DenoiserSpec
 
 #: OneDiff's benchmark default for nexfort (seed report; onediff benchmarks/text_to_image.py).
 DEFAULT_NEXFORT_CONFIG = {"mode": "max-optimize:max-autotune:low-precision",
@@ -30,6 +32,7 @@ class Nexfort(Accelerator):
 
     name = "nexfort"
     description = "OneDiff nexfort (needs torch <= 2.5.1 and onediffx)"
+    lossless = False  # its default mode includes low-precision
     config_keys = ("mode", "memory_format", "dynamic", "options", "fullgraph")
 
     def available(self, device: str = "cuda") -> tuple[bool, str]:
@@ -37,7 +40,7 @@ class Nexfort(Accelerator):
             f"pip install nexfort onediffx; nexfort needs torch <= 2.5.1, so "
             f"{ISOLATION_HINT.removeprefix('or ')}"))
 
-    def validate_config(self, cfg: "RunConfig") -> list[str]:
+    def validate(self, cfg: "RunConfig") -> list[str]:
         config = cfg.compiler_config
         mode = config.get("mode")
         if mode is not None and not isinstance(mode, str):
@@ -54,10 +57,9 @@ class Nexfort(Accelerator):
         return [f"ignored: compiler_config key {key!r} is not a nexfort option"
                 for key in config if key not in self.config_keys]
 
-    def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
+    def apply(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
+              state: "AcceleratorState | None" = None) -> Any:
         options = dict(cfg.compiler_config) or dict(DEFAULT_NEXFORT_CONFIG)
         emit(LogMessage("info", f"onediffx compile_pipe backend=nexfort options={options}"))
         return compile_pipe(pipe, "nexfort", options)
 
-
-register(Nexfort())

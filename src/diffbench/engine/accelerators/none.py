@@ -1,6 +1,6 @@
 """The eager baseline: no compiler, the pipeline as diffusers builds it."""
 
-from diffbench.engine.accelerators import Accelerator, register
+from diffbench.engine.accelerators.base import Accelerator
 from diffbench.engine.accelerators.options import is_nexfort_mode
 
 
@@ -14,7 +14,7 @@ class Eager(Accelerator):
     name = "none"
     description = "eager PyTorch (baseline)"
 
-    def validate_config(self, cfg):
+    def validate(self, cfg):
         notices = []
         for key, value in cfg.compiler_config.items():
             if key == "mode" and isinstance(value, str) and is_nexfort_mode(value):
@@ -25,5 +25,3 @@ class Eager(Accelerator):
                                f"eager PyTorch)")
         return notices
 
-
-register(Eager())

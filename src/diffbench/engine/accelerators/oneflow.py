@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from diffbench.engine.accelerators import Accelerator, register
+from diffbench.engine.accelerators.base import Accelerator
 from diffbench.engine.accelerators.onediff import ISOLATION_HINT, backend_available, compile_pipe
 from diffbench.engine.events import LogMessage
 
 if TYPE_CHECKING:  # pragma: no cover
+    from diffbench.engine.accelerators.base import AcceleratorState
     from diffbench.engine.config import RunConfig
     from diffbench.engine.events import EventCallback
+    from diffbench.engine.families import DenoiserSpec
 
 
 class OneFlow(Accelerator):
@@ -28,15 +30,14 @@ class OneFlow(Accelerator):
         return backend_available("oneflow", device, (
             f"install oneflow and onediffx as OneDiff's README says, {ISOLATION_HINT}"))
 
-    def validate_config(self, cfg: "RunConfig") -> list[str]:
+    def validate(self, cfg: "RunConfig") -> list[str]:
         if cfg.compiler_config:
             return [f"ignored: compiler oneflow takes no compiler_config "
                     f"({', '.join(sorted(cfg.compiler_config))})"]
         return []
 
-    def apply(self, pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
+    def apply(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
+              state: "AcceleratorState | None" = None) -> Any:
         emit(LogMessage("info", "onediffx compile_pipe backend=oneflow"))
         return compile_pipe(pipe, "oneflow")
 
-
-register(OneFlow())

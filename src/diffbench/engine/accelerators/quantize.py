@@ -1,4 +1,4 @@
-"""Quantization of the UNet's linear layers through torchao (``--quantize``).
+"""Quantization of the denoiser's linear layers through torchao (``--quantize``).
 
 Modes (``RunConfig.quantize``):
 
@@ -14,7 +14,8 @@ These are lossy: report the output error. They pay off under torch.compile, whic
 
 - ``quant_type``: OneDiff's name for the recipe ("int8_weightonly", "int8_dynamic",
   "fp8_e4m3_e4m3_dynamic"; or our mode names); must agree with ``--quantize`` when both given.
-- ``modules`` (list of pipeline component names, default ["unet"]; "controlnet" allowed).
+- ``modules`` (list of pipeline component names, default ["unet"]: the family's denoiser;
+  "controlnet" allowed).
 - ``ignores`` (list of substrings of module names to leave in bf16, default []).
 - ``min_features`` (int, default 0): leave linear layers with in*out features below this in
   bf16 (small matmuls lose more to the quantize step than they gain).
@@ -29,7 +30,7 @@ These are lossy: report the output error. They pay off under torch.compile, whic
   back the tuning flags and the float32 precision should an older torchao set them anyway.
 
 Under ``--compiler cudagraph`` (which needs ``regional`` here) only the linear layers inside the
-compiled blocks of the UNet are quantized, and the ControlNet is left unquantized: torchao's
+compiled blocks of the denoiser (``spec.blocks``) are quantized, and the ControlNet is left unquantized: torchao's
 eager kernels synchronise with the host and cannot be captured in a CUDA graph.
 """
 
@@ -38,12 +39,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from diffbench.engine.accelerators import versions
+from diffbench.engine.accelerators.base import STACKED, Accelerator
+from diffbench.engine.config import QUANTIZE_MODES
 from diffbench.engine.errors import AcceleratorUnavailableError, ConfigError
 from diffbench.engine.events import LogMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     from diffbench.engine.config import RunConfig
+    from diffbench.engine.accelerators.base import AcceleratorState
     from diffbench.engine.events import EventCallback
+    from diffbench.engine.families import DenoiserSpec
 
 #: OneDiff quant_type names -> our modes.
 QUANT_TYPES = {
@@ -249,15 +254,21 @@ def restore_tuning(state: "dict | None") -> list[str]:
     return changed
 
 
-def _unet_block_prefixes(unet: Any, blocks: "tuple[str, ...] | None") -> tuple[str, ...]:
-    """"fqn." prefixes of the UNet's modules of the compiled block classes (None = the model's
-    declared ``_repeated_blocks``, as diffusers' compile_repeated_blocks compiles)."""
-    classes = blocks if blocks is not None else \
-        tuple(getattr(unet, "_repeated_blocks", ()) or ())
-    return tuple(f"{fqn}." for fqn, sub in unet.named_modules() if type(sub).__name__ in classes)
+def _block_prefixes(spec: "DenoiserSpec", denoiser: Any,
+                    blocks: "tuple[str, ...] | None") -> tuple[str, ...]:
+    """"fqn." prefixes of the denoiser's modules of the compiled block classes (None = the
+    model's declared ``_repeated_blocks``, as diffusers' compile_repeated_blocks compiles)."""
+    return tuple(f"{fqn}." for fqn, _module in spec.blocks(denoiser, blocks))
 
 
-def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
+def _component(pipe: Any, spec: "DenoiserSpec", name: str) -> Any:
+    """The pipeline component ``name`` of quantize_config modules ("unet" = the denoiser)."""
+    return spec.denoiser(pipe) if name in ("unet", spec.denoiser_attr) else \
+        getattr(pipe, name, None)
+
+
+def apply(pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
+          state: "AcceleratorState | None" = None) -> Any:
     """Quantize the configured components' linear layers in place; return ``pipe``.
 
     Raises:
@@ -276,15 +287,16 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
         raise AcceleratorUnavailableError(f"torchao failed to import: {exc}") from None
     ignores, min_features = settings["ignores"], settings["min_features"]
     inside: "tuple[str, ...] | None" = None
-    if settings["graphed"] and isinstance(getattr(pipe, "unet", None), torch.nn.Module):
+    denoiser = spec.denoiser(pipe)
+    if settings["graphed"] and isinstance(denoiser, torch.nn.Module):
         if settings["unet_blocks"] is not None:
             from diffbench.engine.accelerators.compile import check_blocks
 
-            check_blocks(pipe.unet, settings["unet_blocks"])  # the compiler's own message
-        inside = _unet_block_prefixes(pipe.unet, settings["unet_blocks"])
+            check_blocks(denoiser, settings["unet_blocks"])  # the compiler's own message
+        inside = _block_prefixes(spec, denoiser, settings["unet_blocks"])
         if not inside and "unet" in settings["modules"]:
             raise AcceleratorUnavailableError(
-                f"quantize under cudagraph: {type(pipe.unet).__name__} has no compiled blocks "
+                f"quantize under cudagraph: {type(denoiser).__name__} has no compiled blocks "
                 f"to quantize (it declares no repeated blocks; name them with regional_blocks)")
 
     def keep_in(component: str) -> Any:
@@ -302,7 +314,7 @@ def apply(pipe: Any, cfg: "RunConfig", emit: "EventCallback") -> Any:
     before = _tuning_state()
     try:
         for name in settings["modules"]:
-            module = getattr(pipe, name, None)
+            module = _component(pipe, spec, name)
             if not isinstance(module, torch.nn.Module):
                 continue
             keep = keep_in(name)
@@ -343,3 +355,36 @@ def _fuse_int_mm_with_scale() -> bool:
         return False
     inductor_config.force_fuse_int_mm_with_mul = True
     return True
+
+
+class Quantize(Accelerator):
+    """``--quantize``: torchao quantization of the denoiser's linear layers (lossy)."""
+
+    name = "quantize"
+    kind = STACKED
+    lossless = False
+    category = "quantize"
+    config_keys = CONFIG_KEYS
+    description = "torchao quantization of the denoiser's linear layers"
+    choices = tuple((f"quantize {mode}", {"quantize": mode})
+                    for mode in QUANTIZE_MODES if mode != "none")
+
+    def available(self, device: str = "cuda") -> tuple[bool, str]:
+        return available("int8wo", device)
+
+    def available_for(self, cfg: "RunConfig", device: str) -> tuple[bool, str]:
+        return available(cfg.quantize, device)
+
+    def requested(self, cfg: "RunConfig") -> bool:
+        # quantize_config alone is validated too (its notice says it is ignored).
+        return cfg.quantize != "none" or bool(cfg.quantize_config)
+
+    def describe(self, cfg: "RunConfig") -> str:
+        return f"quantize {cfg.quantize!r}"
+
+    def validate(self, cfg: "RunConfig") -> list[str]:
+        return validate(cfg)
+
+    def apply(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
+              state: "AcceleratorState | None" = None) -> Any:
+        return apply(pipe, spec, cfg, emit, state)

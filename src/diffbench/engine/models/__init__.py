@@ -21,8 +21,8 @@ __all__ = ["FAMILIES", "BuiltinModel", "ModelSource", "family_of", "get_builtin"
            "list_builtins", "load_pipeline", "register_builtin", "resolve_source"]
 
 
-def load_pipeline(cfg: Any, device: str, dtype: Any) -> Any:
+def load_pipeline(cfg: Any, device: str, dtype: Any, state: Any = None) -> Any:
     """See :func:`diffbench.engine.models.loading.load_pipeline` (imported lazily: it needs torch)."""
     from diffbench.engine.models.loading import load_pipeline as _load
 
-    return _load(cfg, device, dtype)
+    return _load(cfg, device, dtype, state)

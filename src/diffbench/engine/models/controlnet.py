@@ -104,19 +104,6 @@ def _cached_snapshot(repo_id: str) -> Optional[str]:
     return None
 
 
-def check_controlnet(cfg: Any, family: str) -> ControlNetSource:
-    """Preflight checks of ``cfg.controlnet`` against the model ``family`` (no torch).
-
-    Raises:
-        ConfigError: ControlNet asked for with an instruct-pix2pix model.
-        ModelNotFoundError: as :func:`resolve_controlnet`.
-    """
-    if family == "pix2pix":
-        raise ConfigError("--controlnet does not work with instruct-pix2pix models (diffusers "
-                          "has no ControlNet pix2pix pipeline); use an SD 1.5 or SDXL model")
-    return resolve_controlnet(cfg.controlnet)
-
-
 def build_random(unet: Any, device: Any, dtype: Any) -> Any:
     """A ControlNetModel from ``unet``'s config with seeded random weights, on ``device`` in
     ``dtype`` (a torch.dtype). Built on the meta device and filled from a random pool

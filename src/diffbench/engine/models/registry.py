@@ -9,8 +9,10 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-#: Model families and the pipeline layout each implies.
-FAMILIES = ("sd15", "sdxl", "pix2pix")
+from diffbench.engine import families
+
+#: Model families (diffbench.engine.families: one module and spec per family).
+FAMILIES = families.names()
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,8 @@ class BuiltinModel:
 
     ``build(device: str, dtype: torch.dtype) -> dict`` returns diffusers components keyed by
     pipeline argument name (unet, vae, text_encoder, tokenizer, [text_encoder_2, tokenizer_2],
-    scheduler), already on ``device`` in ``dtype``. ``family`` is one of FAMILIES;
+    scheduler), already on ``device`` in ``dtype``. ``family`` is one of FAMILIES: the
+    builder declares it (a built-in's family never comes from its name);
     ``native_size`` is the default height/width in pixels.
     """
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from diffbench.engine import families
 from diffbench.engine.errors import ModelNotFoundError
 from diffbench.engine.models.registry import get_builtin, list_builtins
 
@@ -23,8 +24,8 @@ class ModelSource:
     """A resolved model.
 
     ``kind``: "builtin" | "local" | "hub". ``path``: the folder holding model_index.json
-    (local folder or cached hub snapshot; None for built-ins). ``family``: "sd15" | "sdxl" |
-    "pix2pix". ``pipeline_class``: model_index.json's ``_class_name`` (None for built-ins).
+    (local folder or cached hub snapshot; None for built-ins). ``family``: a name of
+    diffbench.engine.families ("sd15" | "sdxl" | "pix2pix"), read from the pipeline class. ``pipeline_class``: model_index.json's ``_class_name`` (None for built-ins).
     ``native_size``: default height/width in pixels if known without loading, else None.
     """
 
@@ -36,14 +37,20 @@ class ModelSource:
     native_size: Optional[int] = None
 
 
-def family_of(pipeline_class: str | None) -> str:
-    """Family from a diffusers pipeline class name (model_index.json ``_class_name``)."""
-    name = pipeline_class or ""
-    if "InstructPix2Pix" in name:
-        return "pix2pix"
-    if "XL" in name:
-        return "sdxl"
-    return "sd15"
+    @property
+    def spec(self) -> "families.DenoiserSpec":
+        """The family's denoiser spec (diffbench.engine.families)."""
+        return families.get(self.family)
+
+
+def family_of(pipeline_class: str | None, model: str = "") -> str:
+    """Family from a diffusers pipeline class name (model_index.json ``_class_name``).
+
+    Raises:
+        ConfigError (families.FamilyNotSupported): no family claims the class, e.g.
+            FluxPipeline: "family not supported yet", one line naming the class.
+    """
+    return families.for_index_class(pipeline_class, model).family
 
 
 def _read_index(folder: str, name: str) -> dict:
@@ -85,6 +92,8 @@ def resolve_source(name: str) -> ModelSource:
 
     Raises:
         ModelNotFoundError: none of the above; the message names the fix.
+        ConfigError: a pipeline folder of a family diffbench does not run yet ("family not
+            supported yet", naming model_index.json's class).
     """
     builtin = get_builtin(name)
     if builtin is not None:
@@ -100,12 +109,13 @@ def resolve_source(name: str) -> ModelSource:
                 "pass the folder that `save_pretrained` wrote")
         index = _read_index(expanded, name)
         cls = index.get("_class_name")
-        return ModelSource(name, "local", family_of(cls), os.path.abspath(expanded), cls)
+        return ModelSource(name, "local", family_of(cls, name), os.path.abspath(expanded),
+                           cls)
     if _HUB_ID.match(name):
         snapshot = _cached_snapshot(name)
         if snapshot is not None:
             cls = _read_index(snapshot, name).get("_class_name")
-            return ModelSource(name, "hub", family_of(cls), snapshot, cls)
+            return ModelSource(name, "hub", family_of(cls, name), snapshot, cls)
         raise ModelNotFoundError(
             f"model {name!r} is not in the local Hugging Face cache and diffbench never "
             f"downloads; fetch it first with `hf download {name}`, or pass a local "
