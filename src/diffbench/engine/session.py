@@ -157,7 +157,7 @@ class Session:
         """Attach the baseline (unless the child did) and record ``result``.
 
         Returns:
-            The one-line reason the run could not be recorded, or None.
+            The reason the run could not be recorded, or None.
         """
         if not self.record_runs:
             return None
@@ -206,17 +206,16 @@ class Session:
         return False
 
     def record(self, result: RunResult) -> Optional[str]:
-        """Add ``result`` to the history. Returns None, or the one-line reason it failed
-        (also warned)."""
+        """Add ``result`` to the history. Returns None, or the reason it failed (also warned
+        as "history not updated: <reason>")."""
         history = self.history
         if history is None:
             return None if not self.record_runs else "history not available"
         try:
             history.add(result)
         except Exception as exc:  # noqa: BLE001 - keep the result even if the store fails
-            reason = f"history not updated: {exc}"
-            self._warn(None, reason)
-            return reason
+            self._warn(None, f"history not updated: {exc}")
+            return str(exc)
         return None
 
     def _warn(self, result: Optional[RunResult], text: str) -> None:
