@@ -52,6 +52,43 @@ def run_job(name: str, cfg: Any, args: dict, on_event: Callable[[Any], None],
     raise ConfigError(f"unknown job {name!r}; known: {', '.join(JOBS)}")
 
 
+def serve(writer: Any, request: dict, cfg: Any, base: Any, cancel: threading.Event) -> int:
+    """The worker's side of a job request: run it (:func:`run_job`), sending its events and
+    job_progress lines through ``writer`` (diffbench.engine.worker.ProtocolWriter), then the
+    result line (``base``: the request's RunResult, filled in here). Returns the worker's
+    exit code, 0: a result was written whatever the job's outcome."""
+    from diffbench.engine import events as ev
+    from diffbench.engine.errors import DiffbenchError, RunCancelled
+    from diffbench.engine.worker import _one_line
+
+    def emit(event: Any) -> None:
+        writer.send(ev.to_dict(event))
+
+    def progress(data: dict) -> None:
+        writer.send({"type": "job_progress", "data": data})
+
+    extra: dict[str, Any] = {}
+    try:
+        job_result = run_job(request["job"], cfg, dict(request.get("job_args") or {}), emit,
+                             progress, cancel)
+    except RunCancelled as exc:
+        base.status, base.error = "cancelled", _one_line(exc)
+    except DiffbenchError as exc:
+        base.status, base.error = "failed", _one_line(exc)
+        extra["error_kind"] = type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - a bug or a crash: one line, never a traceback
+        base.status, base.error = "failed", _one_line(exc)
+    else:
+        base.status, base.error = "finished", None
+        extra["job_result"] = job_result
+    data = base.to_dict()
+    if base.status != "finished":
+        writer.send(ev.to_dict(ev.RunFailed(reason=base.error or base.status,
+                                            status=base.status, result=data)))
+    writer.send({"type": "result", "result": data, **extra})
+    return 0
+
+
 def throughput_from_dict(data: dict) -> Any:
     """A :class:`diffbench.engine.throughput.ThroughputResult` from its ``to_dict()``."""
     from diffbench.engine.throughput import LineFit, ThroughputResult

@@ -276,7 +276,9 @@ def main() -> int:
         if request["job"] not in JOBS:
             _send_failure(writer, f"unknown job {request['job']!r}", base)
             return 2
-        return _job(writer, request, cfg, base, cancel)
+        from diffbench.engine.jobs import serve
+
+        return serve(writer, request, cfg, base, cancel)
     try:
         run = load_run_function()
         result = run(cfg, on_event=emit, cancel=cancel)
@@ -296,41 +298,6 @@ def main() -> int:
         writer.send(ev.to_dict(ev.RunFinished(result=data, t_s=finished[-1].t_s)))
     writer.send({"type": "result", "result": data, **({"baseline_checked": True}
                                                       if checked else {})})
-    return 0
-
-
-def _job(writer: ProtocolWriter, request: dict, cfg: Any, base: Any,
-         cancel: threading.Event) -> int:
-    """Run the request's job (diffbench.engine.jobs) and send its result line; returns 0."""
-    from diffbench.engine import events as ev
-    from diffbench.engine.errors import DiffbenchError, RunCancelled
-    from diffbench.engine.jobs import run_job
-
-    def emit(event: Any) -> None:
-        writer.send(ev.to_dict(event))
-
-    def progress(data: dict) -> None:
-        writer.send({"type": "job_progress", "data": data})
-
-    extra: dict[str, Any] = {}
-    try:
-        job_result = run_job(request["job"], cfg, dict(request.get("job_args") or {}), emit,
-                             progress, cancel)
-    except RunCancelled as exc:
-        base.status, base.error = "cancelled", _one_line(exc)
-    except DiffbenchError as exc:
-        base.status, base.error = "failed", _one_line(exc)
-        extra["error_kind"] = type(exc).__name__
-    except Exception as exc:  # noqa: BLE001 - a bug or a crash: one line, never a traceback
-        base.status, base.error = "failed", _one_line(exc)
-    else:
-        base.status, base.error = "finished", None
-        extra["job_result"] = job_result
-    data = base.to_dict()
-    if base.status != "finished":
-        writer.send(ev.to_dict(ev.RunFailed(reason=base.error or base.status,
-                                            status=base.status, result=data)))
-    writer.send({"type": "result", "result": data, **extra})
     return 0
 
 
