@@ -1,6 +1,6 @@
 """Key-press latency of the dashboard while the engine floods it with step events.
 
-The scripted fake engine (diffbench.tui.testing.FakeEngine) emits about 1,000 StepFinished events per
+The scripted fake engine (tests/fakes.py FakeEngine) emits about 1,000 StepFinished events per
 second for a few seconds. Meanwhile a second thread plays the terminal's input thread: it
 posts a key press every 50 ms and the app stamps when the key's binding has run. The same
 probe runs with the engine idle, and the two are printed side by side. Goal: a key handled
@@ -25,14 +25,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test fakes
 
 from textual import events  # noqa: E402
 from textual.binding import Binding  # noqa: E402
 
 from diffbench.tui import messages as msg  # noqa: E402
 from diffbench.tui.app import DiffbenchApp  # noqa: E402
-from diffbench.tui.engine_bridge import MemoryHistory  # noqa: E402
-from diffbench.tui.testing import FakeEngine  # noqa: E402
+from fakes import FakeEngine, MemoryHistory  # noqa: E402
 
 
 class ProbeApp(DiffbenchApp):

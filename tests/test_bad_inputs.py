@@ -449,6 +449,9 @@ def test_worker_rejects_bad_requests(stdin, message):
 
 
 def test_worker_rejects_a_bad_fault_spec():
-    code, lines, _ = worker('{"protocol": 1, "config": {}}\n', DIFFBENCH_TEST_FAULT="melt@x")
+    # the fault hook is the tests' own (tests/worker_hooks.py, through tests/sitecustomize.py)
+    code, lines, _ = worker('{"protocol": 1, "config": {}}\n', DIFFBENCH_TEST_FAULT="melt@x",
+                            PYTHONPATH=os.pathsep.join([str(ROOT / "src"),
+                                                        str(ROOT / "tests")]))
     assert code == 2
     assert "DIFFBENCH_TEST_FAULT must be KIND[@N]" in lines[-1]["result"]["error"]

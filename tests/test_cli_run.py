@@ -294,14 +294,14 @@ def run_against_the_stored_baseline(home, capsys):
 def test_the_child_compares_the_image_with_its_baseline(home, capsys, started, monkeypatch):
     """PSNR/SSIM against the baseline are computed in the child (numpy and PIL are loaded
     there); the parent only records them."""
-    import diffbench.cli.run as run_command
+    from diffbench.engine.session import Session
 
     store_baseline_and_fake_child(home, monkeypatch)
 
     def parent_compares(*args):
         raise AssertionError("the parent compared the images itself")
 
-    monkeypatch.setattr(run_command, "_attach_baseline", parent_compares)
+    monkeypatch.setattr(Session, "attach_baseline", parent_compares)
     exported = run_against_the_stored_baseline(home, capsys)
     assert 0.0 < exported.metrics.ssim <= 1.0
     [stored] = [r for r in History().list() if r.run_id == exported.run_id]

@@ -18,12 +18,11 @@ from textual.widgets import Input, Static
 
 from diffbench.engine.result import RunResult
 from diffbench.tui.app import DiffbenchApp
-from diffbench.tui.engine_bridge import MemoryHistory
 from diffbench.tui.screens.image_compare import ImageCompareScreen
 from diffbench.tui.screens.sweep import SweepScreen
 from diffbench.tui.screens.throughput import ThroughputScreen
 from diffbench.tui.sweep_matrix import SweepMatrix, parse_cell_key, ratio_style
-from diffbench.tui.testing import FakeEngine, wait_until
+from fakes import MemoryHistory, FakeEngine, wait_until
 from diffbench.tui.widgets.image import HalfBlockImage
 
 SIZE = (120, 40)

@@ -11,10 +11,9 @@ from textual.widgets import Button, Input, ProgressBar, RichLog, Static
 
 from diffbench.engine.export import read_toml
 from diffbench.tui.app import DiffbenchApp
-from diffbench.tui.engine_bridge import MemoryHistory
 from diffbench.tui.screens.compare import CompareScreen
 from diffbench.tui.screens.export import ExportScreen
-from diffbench.tui.testing import FakeEngine, wait_until
+from fakes import MemoryHistory, FakeEngine, wait_until
 from diffbench.tui.widgets.history import HistoryTable
 
 SIZE = (100, 30)

@@ -16,14 +16,14 @@ from diffbench.tui import engine_bridge as bridge
 from diffbench.tui import messages as msg
 from diffbench.tui.engine_bridge import EventTranslator, run_engine
 from diffbench.tui.runs import compare_rows, find_baseline, order_for_compare
-from diffbench.tui.testing import FakeEngine
+from fakes import FakeEngine
 from diffbench.tui.widgets.settings import parse_size
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_dashboard_imports_without_torch():
-    code = ("import sys; import diffbench.tui.app, diffbench.tui.engine_bridge, diffbench.tui.testing; "
+    code = ("import sys; import diffbench.tui.app, diffbench.tui.engine_bridge; "
             "print('torch' in sys.modules, 'diffusers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True)

@@ -18,8 +18,7 @@ from textual.widgets import Input, Select, Static, Tabs
 from textual.widgets._select import SelectCurrent, SelectOverlay
 
 from diffbench.tui.app import DiffbenchApp
-from diffbench.tui.engine_bridge import MemoryHistory
-from diffbench.tui.testing import FakeEngine, wait_until
+from fakes import MemoryHistory, FakeEngine, wait_until
 from diffbench.tui.widgets.history import HistoryTable
 from diffbench.tui.widgets.lazy_select import LazySelect, SelectFace
 from diffbench.tui.widgets.view_tabs import TabStripFace, ViewTabs

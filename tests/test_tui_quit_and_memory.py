@@ -12,9 +12,8 @@ from textual.widgets import Input
 from diffbench.engine.config import RunConfig
 from diffbench.tui import form_memory
 from diffbench.tui.app import DiffbenchApp
-from diffbench.tui.engine_bridge import MemoryHistory
 from diffbench.tui.screens.confirm import ConfirmScreen
-from diffbench.tui.testing import FakeEngine, wait_until
+from fakes import MemoryHistory, FakeEngine, wait_until
 from diffbench.tui.widgets.history import HistoryTable
 from diffbench.tui.widgets.results import ResultPanels
 

@@ -24,10 +24,9 @@ import pytest
 from textual.widgets import Input
 
 from diffbench.tui.app import DiffbenchApp
-from diffbench.tui.engine_bridge import MemoryHistory
 from diffbench.tui.screens.compare import CompareScreen
 from diffbench.tui.screens.help import HelpScreen
-from diffbench.tui.testing import FakeEngine
+from fakes import MemoryHistory, FakeEngine
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 UPDATE_ENV = "DIFFBENCH_UPDATE_SNAPSHOTS"

@@ -1,7 +1,7 @@
 """Fake run functions for worker/client tests (no torch, no model; milliseconds per run).
 
-The worker is pointed at them with ``DIFFBENCH_WORKER_RUN=test_worker_fakes:run`` (test-only
-hook of diffbench.engine.worker). They follow diffbench.engine.runner.run's contract: events, then RunFinished or
+The worker is pointed at them with ``DIFFBENCH_WORKER_RUN=test_worker_fakes:run`` (read by
+tests/worker_hooks.py, which tests/sitecustomize.py installs in the child). They follow diffbench.engine.runner.run's contract: events, then RunFinished or
 RunFailed last, cancel honoured between steps. Knobs come from environment variables so a
 child process can be steered: FAKE_STEPS (default 4), FAKE_STEP_S (default 0.01).
 """

@@ -39,7 +39,8 @@ def main(args: argparse.Namespace) -> int:
     from diffbench.cli._console import make_console
     from rich.table import Table
 
-    from diffbench.engine.check_params import check_param, parse_value
+    from diffbench.engine.check_params import parse_value
+    from diffbench.engine.session import Session
     from diffbench.cli.sweep import config_from_flags
     from diffbench.engine.errors import ConfigError
     from diffbench.engine.sweep import parse_size, check_output_path, write_toml
@@ -63,9 +64,10 @@ def main(args: argparse.Namespace) -> int:
                 status.update(f"compiling ({event.graphs} graphs, {event.kernels} kernels, "
                               f"{event.elapsed_s:.0f} s)")
 
+        session = Session(record=False, in_process=True)  # in this process, as always
         for name in args.param or ["guidance_scale"]:
-            checks.append(check_param(cfg, name, values, on_event=on_event,
-                                      on_stage=status.update))
+            checks.append(session.check_params(cfg, name, values, on_event=on_event,
+                                               on_stage=status.update))
     table = Table(title=f"{cfg.model}: {cfg.compiler} against eager")
     for column in ("argument", "values", "baseline moves", "accelerated moves",
                    "accel vs base (v1, v2)", "verdict"):

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
-import threading
 from typing import Any, Optional
 
 from diffbench.engine.config import DEVICES, DTYPES, QUANTIZE_MODES, TASKS
@@ -134,12 +132,13 @@ def main(args: argparse.Namespace) -> int:
     """Run `diffbench run`. Returns 0 finished, 1 failed, 130 cancelled; raises
     DiffbenchError (exit 2) for bad input before anything runs."""
     from diffbench.engine.profiles import build_config
-    from diffbench.engine.runner import preflight
+    from diffbench.engine.session import Session
 
     cfg = build_config(args.profile, config_overrides(args))
-    child = _start_child_early(cfg, args)
+    session = Session(record=not args.no_history, in_process=args.in_process)
+    child = session.start_child(cfg)
     try:
-        preflight(cfg)
+        session.preflight(cfg)
         from diffbench.engine.atomic import check_writable_target
 
         for target in (args.export, cfg.output_image):
@@ -153,104 +152,23 @@ def main(args: argparse.Namespace) -> int:
         # With --print-output stdout carries only the JSON; the table goes to stderr.
         view = RunView(cfg, out=make_console(stderr=True) if args.print_output else None)
         with view:
-            result = _execute(cfg, view.on_event, in_process=args.in_process,
-                              keep_image=not args.no_history, child=child,
-                              baseline=not args.no_history)
+            result = session.launch(cfg, view.on_event, child=child)
     finally:
         if child is not None:
             child.discard()  # a failed check: stop the waiting child (no-op after a run)
-    history = None if args.no_history else _open_history(view)
-    if history is not None and result.status == "finished" and \
-            not getattr(result, "baseline_checked", False):  # else the child compared already
-        _attach_baseline(result, history, view)
+    session.on_warning = view.warn
     # Store first, print last: a reader of stdout that left early (| head) must not cost the
     # run its history row or its export.
+    if result.status == "finished" and session.record_runs and \
+            not getattr(result, "baseline_checked", False):  # else the child compared already
+        session.attach_baseline(result)
     _export(result, args.export, view)
-    if history is not None:
-        from diffbench.engine.errors import DiffbenchError
-
-        try:
-            history.add(result)
-        except DiffbenchError as exc:
-            view.warn(f"history not updated: {exc}")
+    if session.record_runs:
+        session.record(result)
     view.print_summary(result)
     if args.print_output:
         print(json.dumps(result.to_dict(), default=str))
     return {"finished": 0, "cancelled": 130}.get(result.status, 1)
-
-
-def _child_env(keep_image: bool) -> Optional[dict]:
-    from diffbench.engine.worker import KEEP_IMAGE_ENV
-
-    return None if keep_image else {KEEP_IMAGE_ENV: "0"}
-
-
-def _start_child_early(cfg: Any, args: argparse.Namespace) -> Any:
-    """Start the child worker before preflight so its imports (most of a run's wall time on
-    a CPU machine) overlap this process's checks; None for --in-process, and for --python,
-    whose interpreter preflight checks before anything starts it."""
-    if args.in_process or cfg.python is not None:
-        return None
-    from diffbench.engine.client import start_child
-
-    return start_child(env=_child_env(not args.no_history))
-
-
-def _execute(cfg: Any, on_event: Any, in_process: bool, keep_image: bool = True,
-             child: Any = None, baseline: bool = False) -> Any:
-    """Run in a child process (default) or in a worker thread of this process. Ctrl-C
-    cancels the run (between steps) and still returns its result. ``keep_image`` False
-    (--no-history): the child keeps no image file in the data folder (only --output-image
-    writes one). ``child``: a worker started ahead (diffbench.engine.client.start_child) to run in.
-    ``baseline``: the child compares the image with the run's baseline (it has numpy and
-    PIL loaded; here the imports would cost over a second after the run)."""
-    cancel = threading.Event()
-    if not in_process:
-        from diffbench.engine.client import run_in_child
-
-        return run_in_child(cfg, on_event, cancel, env=_child_env(keep_image), child=child,
-                            baseline=baseline)
-    from diffbench.engine.runner import run
-
-    events: "queue.Queue[Any]" = queue.Queue()
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        box["result"] = run(cfg, events.put, cancel, timeout_s=cfg.timeout_s)
-
-    thread = threading.Thread(target=work, name="diffbench-run", daemon=True)
-    thread.start()
-    while thread.is_alive() or not events.empty():
-        try:
-            on_event(events.get(timeout=0.1))
-        except queue.Empty:
-            continue
-        except KeyboardInterrupt:
-            cancel.set()
-    thread.join()
-    return box["result"]
-
-
-def _open_history(view: Any) -> Any:
-    from diffbench.engine.errors import DiffbenchError
-    from diffbench.engine.history import History
-
-    try:
-        return History()
-    except DiffbenchError as exc:
-        view.warn(f"history not available: {exc}")
-        return None
-
-
-def _attach_baseline(result: Any, history: Any, view: Any) -> None:
-    """PSNR/SSIM against the baseline run in history (same settings, compiler none)."""
-    from diffbench.engine.errors import DiffbenchError
-    from diffbench.engine.quality import attach_baseline
-
-    try:
-        attach_baseline(result, history)
-    except DiffbenchError as exc:
-        view.warn(f"no baseline comparison: {exc}")
 
 
 def _export(result: Any, path: Optional[str], view: Any) -> None:
@@ -261,9 +179,9 @@ def _export(result: Any, path: Optional[str], view: Any) -> None:
         view.warn(f"not exported: the run was {result.status}")
         return
     from diffbench.engine.errors import DiffbenchError
-    from diffbench.engine.export import write_toml
+    from diffbench.engine.session import Session
 
     try:
-        view.note(f"exported to {write_toml([result], path)}")
+        view.note(f"exported to {Session.export([result], path)}")
     except DiffbenchError as exc:
         view.warn(f"export failed: {exc}")

@@ -137,31 +137,10 @@ def config_from_flags(args: argparse.Namespace, base: Optional[dict] = None):
     return build_config(profile, data)
 
 
-def _run_fn(in_process: bool):
-    """diffbench.engine.runner.run in-process, else diffbench.engine.client.run_in_child (one child per cell)."""
-    if not in_process:
-        try:
-            from diffbench.engine.client import run_in_child
-        except ImportError:
-            run_in_child = None
-        if run_in_child is not None:
-            def run_child(cfg, on_event=None, cancel=None):
-                return run_in_child(cfg, on_event, cancel, python=cfg.python,
-                                    timeout_s=cfg.timeout_s)
-
-            return run_child
-    from diffbench.engine.runner import run
-
-    def run_here(cfg, on_event=None, cancel=None):
-        return run(cfg, on_event, cancel, timeout_s=cfg.timeout_s)
-
-    return run_here
-
-
 def _preflight():
-    from diffbench.engine.runner import preflight
+    from diffbench.engine.session import Session
 
-    return preflight
+    return Session(record=False).preflight
 
 
 class _Interrupts:
@@ -214,10 +193,11 @@ def main(args: argparse.Namespace) -> int:
         out.print(f"{len(cells)} cells, sweep id {sweep.sweep_id}", highlight=False)
         return 0
     from diffbench.engine.history import History
+    from diffbench.engine.session import Session
 
     history = History()
+    session = Session(history, in_process=args.in_process)
     workers = None
-    run_fn = None
     if args.gpus and args.ray:
         raise ConfigError("choose --gpus or --ray, not both")
     if args.gpus or args.ray:
@@ -231,15 +211,14 @@ def main(args: argparse.Namespace) -> int:
             workers = multi_device.ray_workers(None if args.ray == "local" else args.ray,
                                                python=sweep.base.python,
                                                timeout_s=sweep.base.timeout_s)
-    else:
-        run_fn = _run_fn(args.in_process)
     progress = SweepProgress(err, len(cells), sweep.sweep_id)
     with _Interrupts(err) as interrupts, progress:
         outcomes = sw.run_sweep(
-            sweep, history, run_fn, preflight=_preflight(), on_event=progress.on_event,
+            sweep, history, preflight=session.preflight, on_event=progress.on_event,
             on_cell_start=progress.on_cell_start, on_cell_done=progress.on_cell_done,
             stop=interrupts.stop, cancel=interrupts.cancel, workers=workers,
-            on_notice=lambda text: err.print(f"[yellow]{escape(text)}[/]", soft_wrap=True))
+            on_notice=lambda text: err.print(f"[yellow]{escape(text)}[/]", soft_wrap=True),
+            session=session)
     if args.ray:
         from diffbench.engine.multi_device import shutdown_ray
 

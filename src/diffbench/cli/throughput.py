@@ -65,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
     from diffbench.cli._console import make_console
 
     from diffbench.engine import plot, throughput
+    from diffbench.engine.session import Session
     from diffbench.cli.sweep import config_from_flags
     from diffbench.engine.sweep import parse_size, check_output_path
 
@@ -95,8 +96,10 @@ def main(args: argparse.Namespace) -> int:
         def on_point(done: int, total: int, seconds: float) -> None:
             status.update(f"timing call {done}/{total} ({seconds * 1000:.0f} ms)")
 
-        result = throughput.run_throughput(cfg, steps, args.repeats, on_event=on_event,
-                                           on_point=on_point, threads=args.threads)
+        # measured in this process, as always (the dashboard's goes to a child)
+        result = Session(record=False, in_process=True).throughput(
+            cfg, steps, args.repeats, on_point=on_point, on_event=on_event,
+            threads=args.threads)
     title = (f"{cfg.model} {cfg.compiler} {cfg.width or 'native'}x{cfg.height or 'native'}: "
              f"time against steps")
     out.print(title, highlight=False)

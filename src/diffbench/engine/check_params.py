@@ -115,8 +115,11 @@ def judge(base_delta: float, accel_delta: float) -> tuple[str, str]:
 
 
 def baseline_config(cfg: Any) -> Any:
-    """``cfg`` with every accelerator off: compiler none, no quantization, no DeepCache."""
-    return cfg.replace(compiler="none", quantize="none", deepcache=False)
+    """``cfg`` with every accelerator off: compiler none, no quantization, no DeepCache
+    (diffbench.engine.baseline.eager_config)."""
+    from diffbench.engine.baseline import eager_config
+
+    return eager_config(cfg)
 
 
 def check_param(cfg: Any, argument: str, values: Optional[Sequence[Any]] = None,
@@ -144,9 +147,9 @@ def check_param(cfg: Any, argument: str, values: Optional[Sequence[Any]] = None,
         ConfigError: no accelerator in cfg, not two distinct values, an argument without a
             default pair and no values, strength on a text-to-image run.
     """
-    from diffbench.engine.quality import is_baseline
+    from diffbench.engine.baseline import is_eager
 
-    if is_baseline(cfg.to_dict()):
+    if is_eager(cfg.to_dict()):
         raise ConfigError("check-params compares an accelerated pipeline with the baseline; "
                           "choose one with --compiler, --quantize or --deepcache")
     if values is None:

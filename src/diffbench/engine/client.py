@@ -21,10 +21,7 @@ also done at interpreter exit).
 
 from __future__ import annotations
 
-import atexit
-import collections
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -32,28 +29,24 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
-from typing import IO, Any, Optional
+from typing import Any, Callable, Optional
 
 from diffbench.engine import events as ev
+# The process plumbing lives in child_process; its public names are this module's too.
+from diffbench.engine.child_process import (  # noqa: F401 - re-exported
+    _EXITING, _TRUNCATED, LOG_TAIL_CHARS, LOG_TAIL_LINES, StartedChild, _signal_group,
+    _signal_name, _stop_process, child_env, kill_all_children, start_child)
 from diffbench.engine.result import RunResult
-from diffbench.engine.worker import PARENT_ENV, PROTOCOL
+from diffbench.engine.worker import PROTOCOL
 
 #: Seconds a child gets to stop after a cancel message before SIGTERM.
 CANCEL_GRACE_S = 10.0
 #: Seconds between SIGTERM and SIGKILL.
 TERM_GRACE_S = 3.0
-#: Lines of the child's stderr kept as the log tail (and at most this many characters).
-LOG_TAIL_LINES = 40
-LOG_TAIL_CHARS = 8000
 #: Seconds a child may take to exit after closing its event stream.
 EXIT_GRACE_S = 5.0
 #: Seconds to wait for the hello line; a child that cannot start says so on stderr.
 HELLO_TIMEOUT_S = 120.0
-
-_TRUNCATED = "\x00truncated\x00"
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_LIVE: set[subprocess.Popen] = set()
-_LIVE_LOCK = threading.Lock()
 
 _SIGNAL_REASONS = {
     "SIGKILL": "child killed by SIGKILL (out of memory? the kernel's OOM killer sends it)",
@@ -66,105 +59,12 @@ _SIGNAL_REASONS = {
 }
 
 
-def child_env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
-    """The child's environment: ours, with diffbench's package root first on PYTHONPATH.
-
-    Needed for ``--python`` interpreters that do not have diffbench installed.
-    """
-    env = dict(os.environ)
-    env.update(extra or {})
-    parts = [_PACKAGE_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONIOENCODING"] = "utf-8"
-    env[PARENT_ENV] = str(os.getpid())
-    return env
-
-
-class StartedChild:
-    """A worker process started ahead of its config (see :func:`start_child`).
-
-    Its stdout lines and stderr log are read from the start (a child that writes while it
-    waits never blocks on a full pipe). ``error`` is the one-line reason when the interpreter
-    could not be started (``proc`` is then None); :func:`run_in_child` reports it as a failed
-    run, as it would for a child it starts itself.
-    """
-
-    def __init__(self, python: str, env: Optional[dict[str, str]] = None) -> None:
-        self.python = python
-        self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
-        self.log: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
-        self.stderr_done = threading.Event()
-        self.proc: Optional[subprocess.Popen] = None
-        self.error: Optional[str] = None
-        self.used = False
-        try:
-            self.proc = subprocess.Popen(
-                [python, "-m", "diffbench.engine.worker"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(env),
-                start_new_session=True)
-        except OSError as exc:
-            self.error = f"cannot start the child interpreter {python}: {exc.strerror or exc}"
-            self.stderr_done.set()
-            return
-        with _LIVE_LOCK:
-            _LIVE.add(self.proc)
-        threading.Thread(target=_pump, args=(self.proc.stdout, self.lines), daemon=True,
-                         name="diffbench-child-stdout").start()
-        threading.Thread(target=self._collect_log, daemon=True,
-                         name="diffbench-child-stderr").start()
-
-    def _collect_log(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        try:
-            for raw in iter(self.proc.stderr.readline, b""):
-                text = raw.decode("utf-8", "replace").rstrip("\n")
-                # Progress bars redraw with \r: keep the last state of the line.
-                self.log.append(text.split("\r")[-1] if "\r" in text else text)
-        except (OSError, ValueError):
-            pass
-        finally:
-            self.stderr_done.set()
-
-    def discard(self) -> None:
-        """Stop a child that will get no run (SIGKILL to its process group), reap it and
-        close its pipes. Idempotent; does nothing once the child was handed to
-        :func:`run_in_child`, which stops its children itself."""
-        if self.used:
-            return
-        self.used = True
-        _stop_process(self.proc)
-
-    def __enter__(self) -> "StartedChild":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.discard()
-
-
-def start_child(python: Optional[str] = None,
-                env: Optional[dict[str, str]] = None) -> StartedChild:
-    """Start ``python -m diffbench.engine.worker`` now, before the run's config is final.
-
-    The child imports torch and diffusers while it waits for its request, so checks the
-    caller does meanwhile (preflight, ~0.1-0.3 s) overlap the child's start. Pass the result
-    to :func:`run_in_child` as ``child`` to run a config in it, or call
-    :meth:`StartedChild.discard` (or use it as a context manager) when there will be no run.
-
-    Args:
-        python: interpreter (default: this one).
-        env: extra environment variables for the child (see :func:`child_env`).
-
-    Never raises for a missing interpreter: the returned child carries ``error``.
-    """
-    return StartedChild(python or sys.executable, env)
-
-
 def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
                  cancel: Optional[threading.Event] = None, python: Optional[str] = None,
                  timeout_s: Optional[float] = None, grace_s: float = CANCEL_GRACE_S,
                  env: Optional[dict[str, str]] = None,
-                 child: Optional[StartedChild] = None, baseline: bool = False) -> RunResult:
+                 child: Optional[StartedChild] = None, baseline: bool = False,
+                 history: Optional[str] = None) -> RunResult:
     """Run ``cfg`` (a RunConfig) in a child interpreter; return its RunResult.
 
     Args:
@@ -184,6 +84,8 @@ def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
             (diffbench.engine.quality.attach_baseline; it has numpy and PIL loaded already). The result
             then has ``baseline_checked`` True (an attribute, not serialised) when the child
             dealt with it; otherwise the caller still may.
+        history: the history file the child looks for the baseline in (default: the data
+            folder's).
 
     Returns:
         RunResult with status "finished", "failed" or "cancelled". Failures of the child
@@ -202,7 +104,36 @@ def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
     return _ChildRun(cfg, on_event or ev.null_callback, cancel or threading.Event(),
                      python or getattr(cfg, "python", None) or sys.executable,
                      timeout_s if timeout_s is not None else getattr(cfg, "timeout_s", None),
-                     grace_s, env, child, baseline).run()
+                     grace_s, env, child, baseline,
+                     {"history": history} if baseline and history else None).run()
+
+
+def run_job_in_child(job: str, cfg: Any, job_args: dict,
+                     on_event: Optional[ev.EventCallback] = None,
+                     on_progress: Optional[Callable[[dict], None]] = None,
+                     cancel: Optional[threading.Event] = None, python: Optional[str] = None,
+                     timeout_s: Optional[float] = None, env: Optional[dict[str, str]] = None
+                     ) -> tuple[RunResult, Optional[dict], Optional[str]]:
+    """Run a job of diffbench.engine.jobs (``"throughput"``, ``"check_params"``) on ``cfg`` in
+    a child interpreter, with :func:`run_in_child`'s guarantees (crash, kill, hang, timeout
+    and cancel end as a failed or cancelled RunResult, never take the caller down).
+
+    Args:
+        job_args: the job's arguments (JSON-serialisable).
+        on_progress: called in this thread with each job_progress message's data dict.
+
+    Returns:
+        (RunResult with the status and one-line error, the job's result dict or None, the
+        name of the DiffbenchError class the job raised or None);
+        diffbench.engine.jobs.decode turns them into the job's result or exception.
+    """
+    run = _ChildRun(cfg, on_event or ev.null_callback, cancel or threading.Event(),
+                    python or getattr(cfg, "python", None) or sys.executable,
+                    timeout_s if timeout_s is not None else getattr(cfg, "timeout_s", None),
+                    CANCEL_GRACE_S, env, None, False, {"job": job, "job_args": job_args},
+                    on_progress)
+    result = run.run()
+    return result, run.job_result, run.error_kind
 
 
 class _ChildRun:
@@ -211,9 +142,14 @@ class _ChildRun:
     def __init__(self, cfg: Any, on_event: ev.EventCallback, cancel: threading.Event,
                  python: str, timeout_s: Optional[float], grace_s: float,
                  env: Optional[dict[str, str]], child: Optional[StartedChild] = None,
-                 baseline: bool = False) -> None:
+                 baseline: bool = False, request_extra: Optional[dict] = None,
+                 on_progress: Optional[Callable[[dict], None]] = None) -> None:
         self.cfg, self.on_event, self.cancel = cfg, on_event, cancel
         self.baseline = baseline
+        self.request_extra = request_extra or {}
+        self.on_progress = on_progress
+        self.job_result: Optional[dict] = None  # a job's output (diffbench.engine.jobs)
+        self.error_kind: Optional[str] = None
         self.baseline_checked = False  # the child compared the image with its baseline
         self.python, self.timeout_s, self.grace_s = python, timeout_s, grace_s
         # The child process and its readers (started here unless the caller started it).
@@ -252,6 +188,7 @@ class _ChildRun:
                    "run_id": self.base.run_id, "started_at": self.base.started_at}
         if self.baseline:
             request["baseline"] = True
+        request.update(self.request_extra)
         self._send(request)
         started = time.monotonic()
         interrupts = 0
@@ -313,8 +250,17 @@ class _ChildRun:
             if isinstance(data.get("result"), dict):
                 self.result = data["result"]
                 self.baseline_checked = data.get("baseline_checked") is True
+                if isinstance(data.get("job_result"), dict):
+                    self.job_result = data["job_result"]
+                if isinstance(data.get("error_kind"), str):
+                    self.error_kind = data["error_kind"]
             else:
                 self._protocol_error("child sent a result that is not an object")
+            return
+        if kind == "job_progress":
+            self.run_begun = True
+            if self.on_progress is not None and isinstance(data.get("data"), dict):
+                self.on_progress(data["data"])
             return
         try:
             event = ev.event_from_dict(data)
@@ -490,92 +436,6 @@ class _ChildRun:
         return text[-LOG_TAIL_CHARS:]
 
 
-def _pump(stream: IO[bytes], lines: "queue.Queue[Optional[str]]") -> None:
-    """Move stdout lines into ``lines``; None marks the end. A last line without a newline
-    (the child died mid-write) is passed on prefixed with :data:`_TRUNCATED`."""
-    try:
-        for raw in iter(stream.readline, b""):
-            text = raw.decode("utf-8", "replace")
-            lines.put(text.rstrip("\r\n") if text.endswith("\n") else _TRUNCATED + text)
-    except (OSError, ValueError):
-        pass
-    finally:
-        lines.put(None)
-
-
-def _stop_process(proc: Optional[subprocess.Popen]) -> None:
-    """SIGKILL ``proc``'s process group unless it has exited (then its leftover group
-    members), reap it, close its pipes and forget it."""
-    if proc is None:
-        return
-    if proc.poll() is None:
-        _signal_group(proc, signal.SIGKILL)
-        try:
-            proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:  # pragma: no cover - unkillable (D state)
-            pass
-    else:
-        _signal_group(proc, signal.SIGKILL)  # grandchildren left in the group
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        try:
-            if stream is not None:
-                stream.close()
-        except OSError:
-            pass
-    with _LIVE_LOCK:
-        _LIVE.discard(proc)
-
-
-def _signal_group(proc: Optional[subprocess.Popen], sig: int) -> None:
-    if proc is None:
-        return
-    try:
-        os.killpg(proc.pid, sig)  # the child leads its own group (start_new_session)
-    except (ProcessLookupError, PermissionError):
-        pass
-    except OSError:  # pragma: no cover - no process groups (non-POSIX)
-        try:
-            proc.send_signal(sig)
-        except OSError:
-            pass
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
 def _clip(text: str, limit: int = 120) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-_EXITING = threading.Event()
-
-
-def kill_all_children() -> None:
-    """Kill (SIGKILL to the process group) every child run this interpreter started, now.
-
-    For a caller that must not wait for a graceful cancel (a dashboard quitting at once).
-    Also this module's exit hook, so no child outlives its parent. Each killed run returns
-    as failed/cancelled to whoever waits on it; later runs in this process are refused.
-    """
-    _EXITING.set()
-    with _LIVE_LOCK:
-        procs = list(_LIVE)
-    for proc in procs:
-        if proc.poll() is None:
-            _signal_group(proc, signal.SIGKILL)
-
-
-atexit.register(kill_all_children)
-# atexit handlers run only after non-daemon threads have ended — a thread waiting on a child
-# would keep the interpreter alive until the run ends. threading's own exit hook runs first.
-_register = getattr(threading, "_register_atexit", None)
-if _register is not None:
-    try:
-        _register(kill_all_children)
-    except RuntimeError:  # pragma: no cover - imported during interpreter shutdown
-        pass

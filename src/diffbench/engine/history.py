@@ -176,16 +176,18 @@ class History:
             conn.execute("DELETE FROM runs WHERE run_id = ?", (full_id,))
         return full_id
 
-    def find_baseline(self, result: RunResult) -> Optional[RunResult]:
-        """The newest finished run that ``result``'s image should be compared with, or None.
+    def find_baseline(self, result: RunResult, image: bool = False) -> Optional[RunResult]:
+        """The newest run that ``result`` should be compared with, or None.
 
-        A baseline has the same image-deciding settings (diffbench.engine.quality.baseline_key: every
-        config key but the accelerator choice and run control — model, scheduler, steps,
-        prompts, seed, size, task, strength, dtype, device, ...), is eager
-        (diffbench.engine.quality.is_baseline: compiler "none", no quantization, no DeepCache), finished,
-        and is not ``result`` itself. Runs on the same GPU model are preferred.
+        The rule is diffbench.engine.baseline's (finished, eager, equal
+        diffbench.engine.quality.baseline_key — model, steps, prompts, seed, size, guidance,
+        LoRA, ControlNet, ... —, not ``result`` itself; runs on the same GPU model preferred);
+        SQL only narrows the candidates to finished runs of the model with compiler none.
+
+        Args:
+            image: only runs whose image file exists (for PSNR/SSIM).
         """
-        from diffbench.engine.quality import baseline_key, is_baseline
+        from diffbench.engine.baseline import pick
 
         cfg = result.config or {}
         if not cfg.get("model"):
@@ -194,17 +196,7 @@ class History:
                " AND run_id != ? ORDER BY started_at DESC, rowid DESC")
         with self._connect() as conn:
             rows = conn.execute(sql, (cfg["model"], result.run_id)).fetchall()
-        gpu = (result.environment or {}).get("gpu")
-        wanted = baseline_key(cfg)
-        candidates = []
-        for row in rows:
-            other = json.loads(row["config"])
-            if is_baseline(other) and _same_settings(wanted, baseline_key(other)):
-                candidates.append(row)
-        if not candidates:
-            return None
-        same_gpu = [r for r in candidates if json.loads(r["environment"]).get("gpu") == gpu]
-        return _result_from_row((same_gpu or candidates)[0])
+        return pick(result, (_result_from_row(row) for row in rows), image=image)
 
     def check(self) -> int:
         """Open the database (creating or upgrading it); return the number of runs.
@@ -391,11 +383,6 @@ class _Connection:
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
-
-
-def _same_settings(a: dict, b: dict) -> bool:
-    # A key missing on one side counts as None (older runs lack newer config keys).
-    return all(a.get(k) == b.get(k) for k in set(a) | set(b))
 
 
 def _json(value: Any) -> str:

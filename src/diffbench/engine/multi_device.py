@@ -1,7 +1,7 @@
 """Spread sweep cells over several devices: one child process per GPU, or a Ray cluster.
 
 - :func:`device_workers` — ``--gpus all|0,1,...``: one worker per GPU; each cell runs in a
-  fresh child process (diffbench.engine.client.run_in_child) that sees only its GPU
+  fresh child process (diffbench.engine.session.Session.launch) that sees only its GPU
   (``CUDA_VISIBLE_DEVICES``). ``cpu:N`` gives N CPU workers (no GPU visible) — the same
   machinery on a machine without GPUs. A child that crashes or runs out of memory fails its
   own cell only.
@@ -73,13 +73,12 @@ def parse_devices(spec: str, gpu_count: Optional[int] = None) -> list[str]:
 
 
 def _child_runner(env: dict, python: Optional[str], timeout_s: Optional[float]) -> RunFn:
-    def run(cfg: Any, on_event: Any = None, cancel: Any = None) -> RunResult:
-        from diffbench.engine.client import run_in_child
+    """A child-process launcher (diffbench.engine.session.Session.launch) with ``env``; the
+    sweep records the cells and attaches their baselines itself."""
+    from diffbench.engine.session import Session
 
-        return run_in_child(cfg, on_event, cancel, python=python, timeout_s=timeout_s,
-                            env=env)
-
-    return run
+    return Session(record=False, keep_image=True, in_process=False, python=python, env=env,
+                   timeout_s=timeout_s).launch
 
 
 def device_workers(spec: str, python: Optional[str] = None,
@@ -121,14 +120,12 @@ def _ray_cell(config: dict, python: Optional[str], timeout_s: Optional[float]) -
     with ``config["sweep_device"]`` naming the node and GPU(s) Ray assigned."""
     import ray
 
-    from diffbench.engine.client import run_in_child
     from diffbench.engine.config import RunConfig
 
     gpus = ray.get_gpu_ids()
     node = ray.get_runtime_context().get_node_id()[:8]
     # Ray sets CUDA_VISIBLE_DEVICES for this worker; the child inherits our environment.
-    result = run_in_child(RunConfig.from_dict(config), None, None, python=python,
-                          timeout_s=timeout_s)
+    result = _child_runner({}, python, timeout_s)(RunConfig.from_dict(config), None, None)
     result.config["sweep_device"] = f"ray:{node}" + (
         f":gpu{','.join(str(g) for g in gpus)}" if gpus else ":cpu")
     return result.to_dict()

@@ -183,59 +183,29 @@ def baseline_key(config: dict) -> dict:
 
 def is_baseline(config: dict) -> bool:
     """True when ``config`` (a RunResult.config dict) runs the eager pipeline: compiler none,
-    no quantization, no DeepCache."""
-    return (config.get("compiler", "none") == "none"
-            and config.get("quantize", "none") in ("none", None)
-            and not config.get("deepcache", False))
+    no quantization, no DeepCache (:func:`diffbench.engine.baseline.is_eager`)."""
+    from diffbench.engine.baseline import is_eager
+
+    return is_eager(config)
 
 
 def attach_baseline(result: "RunResult", history: Any) -> bool:
-    """Fill ``result.metrics.psnr_db`` / ``ssim`` / ``baseline_run_id`` from its baseline.
-
-    The baseline is the newest finished run in ``history`` with the same model, settings and
-    seed, compiler none and no accelerator (``history.find_baseline(result)`` when the history
-    offers it; else a scan of ``history.list(model=..., compiler="none", status="finished")``
-    matching :func:`baseline_key`). A run that is itself a baseline, has no image, or is not
-    finished is left alone. Call it after the run and before ``history.add(result)``.
+    """Fill ``result.metrics.psnr_db`` / ``ssim`` / ``baseline_run_id`` from its baseline in
+    ``history``: :func:`diffbench.engine.baseline.attach`, where the baseline rule lives.
+    Call it after the run and before ``history.add(result)``.
 
     Returns:
         True when similarity was attached. Never raises for a missing/unreadable baseline
         image or a size mismatch: it adds a notice to ``result.notices`` instead.
     """
-    if result.status != "finished" or not result.image_path or is_baseline(result.config):
-        return False
-    baseline = find_baseline(result, history)
-    if baseline is None:
-        return False
-    try:
-        psnr, ssim = compare_images(result.image_path, baseline.image_path)
-    except (OSError, ValueError) as exc:
-        result.notices.append(f"no similarity to baseline {baseline.run_id}: {exc}")
-        return False
-    result.metrics.psnr_db = psnr
-    result.metrics.ssim = ssim
-    result.metrics.baseline_run_id = baseline.run_id
-    return True
+    from diffbench.engine.baseline import attach
+
+    return attach(result, history)
 
 
 def find_baseline(result: "RunResult", history: Any) -> Optional["RunResult"]:
-    """The baseline run of ``result`` in ``history`` (see :func:`attach_baseline`), or None.
+    """The baseline run (with a readable image) of ``result`` in ``history``, or None:
+    :func:`diffbench.engine.baseline.find_baseline`."""
+    from diffbench.engine.baseline import find_baseline as find
 
-    Only runs with a readable image file count.
-    """
-    finder = getattr(history, "find_baseline", None)
-    if finder is not None:
-        baseline = finder(result)
-        if baseline is not None and baseline.image_path and os.path.isfile(baseline.image_path):
-            return baseline
-        return None
-    want = baseline_key(result.config)
-    for candidate in history.list(model=result.config.get("model"), compiler="none",
-                                  status="finished"):
-        if candidate.run_id == result.run_id or not is_baseline(candidate.config):
-            continue
-        if baseline_key(candidate.config) != want:
-            continue
-        if candidate.image_path and os.path.isfile(candidate.image_path):
-            return candidate
-    return None
+    return find(result, history)

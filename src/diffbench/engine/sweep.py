@@ -344,20 +344,6 @@ def _failed_result(cfg_dict: dict, message: str, status: str = "failed") -> RunR
     return RunResult(status=status, config=dict(cfg_dict), error=message)
 
 
-def _default_run_fn() -> RunFn:
-    from diffbench.engine.runner import run  # heavy: torch/diffusers
-
-    return run
-
-
-def _default_preflight() -> Optional[Callable[[RunConfig], Any]]:
-    try:
-        from diffbench.engine.runner import preflight
-    except ImportError:  # pragma: no cover - runner without preflight
-        return None
-    return preflight
-
-
 def prepare(sweep: Sweep, preflight: Optional[Callable[[RunConfig], Any]] = None
             ) -> list[tuple[dict, RunConfig, Optional[str]]]:
     """Validate every cell before anything runs.
@@ -393,17 +379,21 @@ def run_sweep(sweep: Sweep, history: Any, run_fn: Optional[RunFn] = None, *,
               cancel: Optional[threading.Event] = None,
               workers: Optional[Sequence[tuple[str, RunFn]]] = None,
               attach_baseline: bool = True,
-              on_notice: Optional[Callable[[str], None]] = None) -> list[CellOutcome]:
+              on_notice: Optional[Callable[[str], None]] = None,
+              session: Any = None) -> list[CellOutcome]:
     """Run (or resume) ``sweep``, recording every cell in ``history``.
 
     Args:
         sweep: the grid.
         history: an :class:`diffbench.engine.history.History` (``add``, ``list``); results are added
             from the calling thread only.
-        run_fn: ``run(cfg, on_event, cancel) -> RunResult`` (default diffbench.engine.runner.run,
-            in-process); used when ``workers`` is not given.
-        preflight: checks a RunConfig before anything loads (default diffbench.engine.runner.preflight
-            when run_fn is the default); see :func:`prepare`.
+        run_fn: ``run(cfg, on_event, cancel) -> RunResult``; used when ``workers`` is not
+            given. Default: ``session.launch`` (diffbench.engine.session.Session: a child per
+            cell, or in process, as the session decides); without a session, an in-process
+            Session's.
+        preflight: checks a RunConfig before anything loads (default the session's
+            preflight, diffbench.engine.runner.preflight, when run_fn is the default); see
+            :func:`prepare`.
         on_event: ``(outcome, event)`` for every event of the running cell (progress).
         on_cell_start / on_cell_done: ``(outcome, total_cells)``; resumed cells get only
             on_cell_done with ``outcome.resumed`` True.
@@ -418,6 +408,7 @@ def run_sweep(sweep: Sweep, history: Any, run_fn: Optional[RunFn] = None, *,
         attach_baseline: fill PSNR/SSIM against each cell's eager baseline
             (diffbench.engine.quality.attach_baseline) before recording.
         on_notice: one-line notes for the user (a device retired).
+        session: the diffbench.engine.session.Session that launches cells (see run_fn).
 
     Returns:
         One CellOutcome per cell, in grid order (``result`` None = not run: stopped early).
@@ -425,10 +416,14 @@ def run_sweep(sweep: Sweep, history: Any, run_fn: Optional[RunFn] = None, *,
     Raises:
         ConfigError / ModelNotFoundError: bad input (before any cell runs).
     """
+    from diffbench.engine.session import Session
+
     if run_fn is None and not workers:
-        run_fn = _default_run_fn()
+        launcher = session if session is not None else Session(history, in_process=True)
+        run_fn = launcher.launch
         if preflight is None:
-            preflight = _default_preflight()
+            preflight = launcher.preflight
+    compare = Session(history)
     history_path = getattr(history, "path", None)
     if sweep.image_dir is None and not sweep.base.output_image and history_path:
         sweep.image_dir = os.path.join(os.path.dirname(os.fspath(history_path)), "images",
@@ -449,13 +444,9 @@ def run_sweep(sweep: Sweep, history: Any, run_fn: Optional[RunFn] = None, *,
     def record(outcome: CellOutcome, result: RunResult) -> None:
         outcome.result = _tag(result, sweep, outcome.key, outcome.device)
         outcome.device = result.config.get("sweep_device", outcome.device)  # Ray: node + GPU
-        if attach_baseline and result.status == "finished":
-            from diffbench.engine.quality import attach_baseline as attach
-
-            try:
-                attach(result, history)
-            except Exception as exc:  # similarity is a bonus; never lose the run for it
-                result.notices.append(f"baseline similarity not computed: {exc}")
+        if attach_baseline and result.status == "finished" and \
+                not getattr(result, "baseline_checked", False):  # else its child compared
+            compare.attach_baseline(result)  # a problem becomes a notice, never a lost run
         history.add(result)
         if on_cell_done:
             on_cell_done(outcome, total)

@@ -5,7 +5,8 @@ Protocol (version :data:`PROTOCOL`), JSON lines, UTF-8:
 - stdin, first line: ``{"protocol": 1, "config": {...RunConfig.to_dict()...}, "run_id": "..."}``
   (``run_id`` optional: the parent names the run so a crashed run keeps its id;
   ``"baseline": true`` optional: after a finished run, fill PSNR/SSIM against its baseline in
-  the history here, where numpy and PIL are loaded already, see :func:`attach_baseline`). Later
+  the history here, where numpy and PIL are loaded already, see :func:`attach_baseline`;
+  ``"history": "path"`` optional: that history file instead of the data folder's). Later
   lines are control messages: ``{"cmd": "cancel"}`` asks for a graceful stop (after the
   current denoising step or warmup call). End of stdin means the parent is gone: cancel too.
 - stdout, first line: ``{"type": "hello", "protocol": 1, "pid": N, "environment": {...}}``
@@ -37,21 +38,20 @@ every timed phase as before; but the imported objects are then frozen (``gc.free
 full collections during the run walk only the run's own objects: compiled runs spend less
 of warmup_s in the collector than an ``--in-process`` run (or an older diffbench) does.
 
-Test-only hooks (environment variables; never set them outside tests):
+Jobs: a request with ``"job"`` ("throughput", "check_params") and ``"job_args"`` runs that
+measurement instead of a benchmark run (see diffbench.engine.jobs): the dashboard and the CLI
+then keep torch out of their own process.
 
-- ``DIFFBENCH_TEST_FAULT=KIND[@N]`` makes the child fail on purpose when it emits its Nth
-  StepFinished event (default 1): ``segv`` (SIGSEGV), ``abort`` (SIGABRT), ``kill``
-  (SIGKILL, as the OOM killer does), ``oom`` (raises torch.cuda.OutOfMemoryError),
-  ``hang`` (sleeps, deaf to cancel), ``garbage`` (writes a non-JSON line to the protocol
-  stream), ``truncate`` (writes half an event, then exits 0), ``exit`` (exits with code 3).
-- ``DIFFBENCH_WORKER_RUN=module:function`` replaces diffbench.engine.runner.run with another callable of
-  the same signature (fake runs in tests).
+Extension point: :data:`run_function`, when set before :func:`main` runs (for instance by a
+``sitecustomize`` module on the child's PYTHONPATH, or a program embedding the worker), is
+called instead of diffbench.engine.runner.run, with its signature and contract; nothing is
+imported ahead for it. ``python -m diffbench.engine.worker`` runs this module under its
+importable name, so such an assignment (or a wrapper of any function here) takes effect.
 """
 
 from __future__ import annotations
 
 import faulthandler
-import importlib
 import json
 import os
 import platform
@@ -59,16 +59,16 @@ import select
 import signal
 import sys
 import threading
-import time
 from typing import Any, Callable, Optional, TextIO
 
 PROTOCOL = 1
-FAULT_ENV = "DIFFBENCH_TEST_FAULT"
-RUN_ENV = "DIFFBENCH_WORKER_RUN"
 PARENT_ENV = "DIFFBENCH_PARENT_PID"
 #: "0": keep no image file for runs without --output-image (nothing records the run).
 KEEP_IMAGE_ENV = "DIFFBENCH_KEEP_IMAGE"
-FAULTS = ("segv", "abort", "kill", "oom", "hang", "garbage", "truncate", "exit")
+
+#: A callable with diffbench.engine.runner.run's signature to run instead of it (see the
+#: module docstring); None: diffbench.engine.runner.run.
+run_function: Optional[Callable[..., Any]] = None
 
 
 def die_with_parent() -> None:
@@ -101,12 +101,6 @@ class ProtocolWriter:
         line = json.dumps(message, default=str, allow_nan=True)
         with self.lock:
             self.stream.write(line + "\n")
-            self.stream.flush()
-
-    def raw(self, text: str) -> None:
-        """Write ``text`` as is (used only by the test fault hook)."""
-        with self.lock:
-            self.stream.write(text)
             self.stream.flush()
 
 
@@ -167,52 +161,6 @@ def _nvml_gpu_names() -> list[str]:
             pass
 
 
-class FaultHook:
-    """Test-only: fail on purpose at the Nth StepFinished event (see module docstring)."""
-
-    def __init__(self, spec: str, writer: ProtocolWriter) -> None:
-        kind, _, at = spec.partition("@")
-        if kind not in FAULTS or (at and not at.isdigit()):
-            raise ValueError(f"{FAULT_ENV} must be KIND[@N] with KIND one of "
-                             f"{', '.join(FAULTS)}; got {spec!r}")
-        self.kind, self.at, self.seen, self.writer = kind, int(at or 1), 0, writer
-
-    def on_event(self, event: Any) -> None:
-        if type(event).__name__ != "StepFinished":
-            return
-        self.seen += 1
-        if self.seen == self.at:
-            self.fire()
-
-    def fire(self) -> None:
-        print(f"test fault: {self.kind} at step {self.at}", file=sys.stderr, flush=True)
-        if self.kind == "segv":
-            os.kill(os.getpid(), signal.SIGSEGV)
-        elif self.kind == "abort":
-            os.abort()
-        elif self.kind == "kill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        elif self.kind == "oom":
-            try:
-                import torch
-
-                error: type[BaseException] = torch.cuda.OutOfMemoryError
-            except (ImportError, AttributeError):  # pragma: no cover - torch is a dependency
-                error = MemoryError
-            raise error("CUDA out of memory. Tried to allocate 20.00 GiB (test fault)")
-        elif self.kind == "hang":
-            while True:
-                time.sleep(3600)
-        elif self.kind == "garbage":
-            self.writer.raw("this is not JSON <<<\n")
-        elif self.kind == "truncate":
-            self.writer.raw('{"type": "StepFinished", "call": "meas')
-            os._exit(0)
-        elif self.kind == "exit":
-            os._exit(3)
-        time.sleep(0.2)  # a signal is delivered asynchronously
-
-
 def request_waiting(stream: TextIO) -> bool:
     """True when ``stream`` (stdin) has data or end-of-file ready now (never blocks)."""
     try:
@@ -223,14 +171,12 @@ def request_waiting(stream: TextIO) -> bool:
 
 
 def load_run_function() -> Callable[..., Any]:
-    """diffbench.engine.runner.run, or the test-only replacement named by DIFFBENCH_WORKER_RUN."""
-    target = os.environ.get(RUN_ENV)
-    if not target:
-        from diffbench.engine.runner import run
+    """:data:`run_function` when set, else diffbench.engine.runner.run."""
+    if run_function is not None:
+        return run_function
+    from diffbench.engine.runner import run
 
-        return run
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr or "run")
+    return run
 
 
 def watch_stdin(stream: TextIO, cancel: threading.Event) -> None:
@@ -274,8 +220,8 @@ def main() -> int:
     writer = ProtocolWriter(take_over_stdout())
     cancel = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: cancel.set())
-    # A test's fake run needs neither torch nor diffusers: import nothing ahead for it.
-    real_run = not os.environ.get(RUN_ENV)
+    # A replaced run function may need neither torch nor diffusers: import nothing ahead.
+    real_run = run_function is None
     from diffbench.engine.import_ahead import FullGcHold, import_common, import_for
 
     gc_hold = FullGcHold().hold() if real_run else None
@@ -301,14 +247,6 @@ def main() -> int:
     threading.Thread(target=watch_stdin, args=(sys.stdin, cancel), daemon=True,
                      name="diffbench-stdin").start()
 
-    fault: Optional[FaultHook] = None
-    if os.environ.get(FAULT_ENV):
-        try:
-            fault = FaultHook(os.environ[FAULT_ENV], writer)
-        except ValueError as exc:
-            _send_failure(writer, str(exc), base)
-            return 2
-
     from diffbench.engine.config import RunConfig
     from diffbench.engine.errors import DiffbenchError
 
@@ -331,9 +269,16 @@ def main() -> int:
         if isinstance(data.get("result"), dict) and data["result"]:
             _stamp(data["result"], base)
         writer.send(data)
-        if fault is not None:
-            fault.on_event(event)
 
+    if request.get("job") is not None:
+        from diffbench.engine.jobs import JOBS
+
+        if request["job"] not in JOBS:
+            _send_failure(writer, f"unknown job {request['job']!r}", base)
+            return 2
+        from diffbench.engine.jobs import serve
+
+        return serve(writer, request, cfg, base, cancel)
     try:
         run = load_run_function()
         result = run(cfg, on_event=emit, cancel=cancel)
@@ -344,7 +289,9 @@ def main() -> int:
         return 0
     result.run_id = base.run_id
     keep_image(result)
-    checked = request.get("baseline") is True and attach_baseline(result)
+    history = request.get("history")
+    checked = request.get("baseline") is True and attach_baseline(
+        result, history if isinstance(history, str) else None)
     data = result.to_dict()
     _stamp(data, base)
     if finished:
@@ -354,9 +301,9 @@ def main() -> int:
     return 0
 
 
-def attach_baseline(result: Any) -> bool:
-    """diffbench.engine.quality.attach_baseline against the history of this process's data folder, for
-    a finished run that is not itself a baseline. Returns True when the comparison was dealt
+def attach_baseline(result: Any, history_path: Optional[str] = None) -> bool:
+    """diffbench.engine.baseline.attach against the history at ``history_path`` (default: this
+    process's data folder), for a finished run that is not itself a baseline. Returns True when the comparison was dealt
     with here (similarity attached, no baseline found, or an unreadable image noted in
     ``result.notices``); False leaves it to the parent (a baseline run, or a history that
     cannot be read, or anything unexpected: the parent then does it as it always did, and
@@ -365,15 +312,14 @@ def attach_baseline(result: Any) -> bool:
     In the parent, the comparison's imports (scikit-image, scipy, numpy) took 1.4 s after the
     run on a 2-core CPU machine; here most of them are loaded already (~0.05 s).
     """
-    from diffbench.engine.quality import is_baseline
+    from diffbench.engine.baseline import attach, needs_baseline
 
-    if result.status != "finished" or not result.image_path or is_baseline(result.config):
+    if not needs_baseline(result) or not result.image_path:
         return False
     try:
         from diffbench.engine.history import History
-        from diffbench.engine.quality import attach_baseline as attach
 
-        attach(result, History())
+        attach(result, History(history_path))
     except Exception:  # noqa: BLE001 - see the docstring; the run's result stands
         return False
     return True
@@ -442,4 +388,8 @@ def _exit(code: int) -> None:
 
 
 if __name__ == "__main__":
-    _exit(main())
+    # Run under the importable name, so that code run before this (a sitecustomize) can
+    # replace run_function or wrap this module's functions.
+    from diffbench.engine import worker as _worker
+
+    _worker._exit(_worker.main())

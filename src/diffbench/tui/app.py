@@ -71,7 +71,7 @@ class DashboardScreen(Screen):
 
 
 class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
-    """The dashboard. ``engine`` replaces the real engine (tests pass diffbench.tui.testing.FakeEngine);
+    """The dashboard. ``engine`` replaces the real engine (tests pass the FakeEngine of tests/fakes.py);
     ``history`` replaces the run store; ``export_dir`` is where exports go (default: cwd)."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
@@ -362,18 +362,12 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         if remember is not None:
             form_memory.save(remember)  # here, not in the UI thread: it fsyncs
 
-        def post(message: Any) -> None:
-            # Store the result here, before the UI hears of it: quitting at once (ctrl+q
-            # twice during a run) ends the UI, but the app waits for this thread, so the
-            # cancelled run still reaches the history.
-            if isinstance(message, msg.RunEnded) and message.result is not None:
-                try:
-                    self._history.add(message.result)
-                except Exception as exc:  # keep the result on screen even if the store fails
-                    message.save_error = f"could not save the run to history: {exc}"
-            self.post_message(message)
-
-        engine_bridge.run_engine(cfg, post, token, cancel, self._engine, self._in_process)
+        # The session stores the result (baseline compared, as `diffbench run` does) here,
+        # before the UI hears of it: quitting at once (ctrl+q twice during a run) ends the
+        # UI, but the app waits for this thread, so the cancelled run still reaches the
+        # history.
+        engine_bridge.run_engine(cfg, self.post_message, token, cancel, self._engine,
+                                 self._in_process, history=self._history)
 
     def action_cancel(self) -> None:
         """Ask the engine to stop at the next step or warmup boundary."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from diffbench.engine import baseline as baseline_rule
 from diffbench.engine.result import RunResult
 
 #: Config keys that must match for two runs to be "the same settings" (the baseline rule).
@@ -28,18 +29,20 @@ def accel_of(run: RunResult) -> str:
 
 
 def is_baseline_of(candidate: RunResult, run: RunResult) -> bool:
-    """True when ``candidate`` is a finished, unaccelerated run with ``run``'s settings."""
-    return (candidate.run_id != run.run_id and candidate.status == "finished"
-            and accel_of(candidate) == "none"
-            and all(candidate.config.get(k) == run.config.get(k) for k in SAME_SETTINGS))
+    """True when ``candidate`` is ``run``'s baseline by the engine's one rule
+    (diffbench.engine.baseline: finished, eager, the same image-affecting settings); no image
+    file is needed for the speed-up shown here."""
+    return baseline_rule.is_baseline_of(candidate, run, image=False)
 
 
 def find_baseline(run: RunResult, runs: Iterable[RunResult]) -> Optional[RunResult]:
     """The newest baseline of ``run`` among ``runs`` (newest first), or None.
 
-    The run's own ``metrics.baseline_run_id`` wins when it is among ``runs``.
+    The run's own ``metrics.baseline_run_id`` wins when it is among ``runs``; otherwise
+    diffbench.engine.baseline.pick (the rule every finder shares), without requiring an
+    image file.
     """
-    if accel_of(run) == "none":  # an eager run is its own reference
+    if baseline_rule.is_eager(run.config or {}):  # an eager run is its own reference
         return None
     runs = list(runs)
     wanted = run.metrics.baseline_run_id
@@ -47,10 +50,7 @@ def find_baseline(run: RunResult, runs: Iterable[RunResult]) -> Optional[RunResu
         for candidate in runs:
             if candidate.run_id == wanted:
                 return candidate
-    for candidate in runs:
-        if is_baseline_of(candidate, run):
-            return candidate
-    return None
+    return baseline_rule.pick(run, runs, image=False)
 
 
 def speedup(run: RunResult, baseline: Optional[RunResult]) -> Optional[float]:

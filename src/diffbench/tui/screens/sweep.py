@@ -82,7 +82,7 @@ class SweepScreen(Screen[None]):
     Args:
         base: the settings every cell starts from (None: view only).
         history: where cells are recorded and looked up (resume).
-        engine: replaces the engine (tests: diffbench.tui.testing.FakeEngine); None = child process.
+        engine: replaces the engine (tests: tests/fakes.py FakeEngine); None = child process.
         matrix: a past sweep to show (SweepMatrix.from_runs).
     """
 

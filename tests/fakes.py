@@ -1,4 +1,5 @@
-"""A scripted stand-in for the engine, for deterministic dashboard tests and benchmarks.
+"""Test fakes: a scripted stand-in for the engine and an in-memory history, for
+deterministic dashboard tests and benchmarks (benchmarks/ put tests/ on sys.path).
 
 :class:`FakeEngine` has the signature of diffbench.engine.runner.run ``(cfg, on_event, cancel) ->
 RunResult`` and emits the same event kinds in the same order (phases, compile progress, warmup
@@ -175,6 +176,33 @@ class FakeEngine:
         path = f"{self.image_dir}/{run_id}.png"
         image.save(path)
         return path
+
+
+class MemoryHistory:
+    """In-memory stand-in for diffbench.engine.history.History (``add``, ``get``, ``list``,
+    ``delete``); ``persistent`` False makes the dashboard say runs are not kept."""
+
+    persistent = False
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunResult] = {}
+
+    def add(self, result: RunResult) -> None:
+        self._runs[result.run_id] = result
+
+    def get(self, run_id: str) -> Optional[RunResult]:
+        return self._runs.get(run_id)
+
+    def list(self, model: Optional[str] = None, compiler: Optional[str] = None,
+             status: Optional[str] = None, limit: Optional[int] = None) -> list[RunResult]:
+        runs = [r for r in reversed(self._runs.values())
+                if (model is None or r.config.get("model") == model)
+                and (compiler is None or r.config.get("compiler") == compiler)
+                and (status is None or r.status == status)]
+        return runs[:limit] if limit else runs
+
+    def delete(self, run_id: str) -> bool:
+        return self._runs.pop(run_id, None) is not None
 
 
 async def wait_until(pilot, predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
