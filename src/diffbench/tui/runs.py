@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from diffbench.engine import catalog
 from diffbench.engine.result import RunResult
 
-#: Config keys that must match for two runs to be "the same settings" (the baseline rule).
-SAME_SETTINGS = ("model", "task", "steps", "height", "width", "batch", "seed", "scheduler",
-                 "dtype", "device", "strength")
+#: Config keys that must match for two runs to be "the same settings" (the baseline rule):
+#: the catalog's image-affecting settings (prompt, guidance, LoRA, ControlNet included).
+SAME_SETTINGS = tuple(catalog.image_keys())
 
 
 def size_of(run: RunResult) -> str:
