@@ -48,8 +48,10 @@ def add_setting_flags(parser: Any, skip: tuple = ()) -> None:
         if setting.name in skip:
             continue
         cli = setting.cli
+        # argparse tests "not given" by identity: hand it its own SUPPRESS object
+        default = argparse.SUPPRESS if cli.default == argparse.SUPPRESS else cli.default
         kwargs: dict[str, Any] = {"dest": setting.name, "help": setting.help,
-                                  "default": cli.default}
+                                  "default": default}
         if cli.action:
             kwargs["action"] = cli.action
         else:
@@ -87,7 +89,7 @@ def config_overrides(args: argparse.Namespace) -> dict:
     is not one: it names the preset the overrides go on)."""
     given = vars(args)
     overrides = {s.name: given[s.name] for s in catalog.cli_settings()
-                 if s.name in given and s.cli.default is argparse.SUPPRESS}
+                 if s.name in given and s.cli.default == argparse.SUPPRESS}
     if "quantize" in overrides and overrides["quantize"] == "auto":
         overrides["quantize"] = _mode_from_quantize_config(overrides.get("quantize_config"))
     return overrides

@@ -9,7 +9,6 @@ vary it. Pure Python: importing this costs no torch, no textual.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -20,6 +19,8 @@ from diffbench.engine.errors import ConfigError
 NONE_WORDS = ("none", "null", "")
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
+#: argparse.SUPPRESS ("not given"), spelled out so the dashboard need not import argparse.
+NOT_GIVEN = "==SUPPRESS=="
 _KIND_NAMES = {str: "str", int: "int", float: "float", bool: "bool", dict: "dict"}
 
 
@@ -28,8 +29,8 @@ class Cli:
     """The ``diffbench run`` flag of a setting and its argparse shape.
 
     ``action`` ("store_true"), ``nargs``/``const`` (``--quantize`` alone) and a ``default``
-    other than "not given" (argparse.SUPPRESS) are passed to ``add_argument`` as they are; a
-    flag with any of them is registered after the plain value flags (see :attr:`rank`).
+    other than "not given" (:data:`NOT_GIVEN`, argparse.SUPPRESS) are passed to
+    ``add_argument`` as they are; a flag with any of them is registered after the plain value flags (see :attr:`rank`).
     """
 
     flag: str
@@ -37,13 +38,13 @@ class Cli:
     action: Optional[str] = None
     nargs: Optional[str] = None
     const: Any = None
-    default: Any = argparse.SUPPRESS
+    default: Any = NOT_GIVEN
 
     @property
     def rank(self) -> int:
         """Where the flag goes in ``--help``: 0 a plain ``--flag VALUE``, 1 a switch or an
         optional value, 2 a flag with its own default (--profile)."""
-        if self.default is not argparse.SUPPRESS:
+        if self.default != NOT_GIVEN:
             return 2
         return 1 if (self.action or self.nargs) else 0
 
