@@ -28,17 +28,12 @@ from diffbench.engine.errors import ConfigError
 _DICT_FIELDS = tuple(s.name for s in catalog.SETTINGS if s.kind is dict)
 
 
-def _parse_json_object(value: Any, name: str) -> dict:
-    """Accept a dict, a JSON object string, or None/"" (-> {}). Raise ConfigError otherwise."""
-    return catalog.parse_json_object(value, name)
-
-
 class _RunConfigMethods:
     """RunConfig's behaviour; its fields are added from the catalog below."""
 
     def __post_init__(self) -> None:
         for name in _DICT_FIELDS:
-            object.__setattr__(self, name, _parse_json_object(getattr(self, name), name))
+            object.__setattr__(self, name, catalog.parse_json_object(getattr(self, name), name))
         if self.task is None:
             object.__setattr__(self, "task", infer_task(self.model, self.input_image))
         self._validate()

@@ -42,11 +42,13 @@ def _widget_settings() -> list[catalog.Setting]:
     return out
 
 
-def _options(setting: catalog.Setting, current: Any = None) -> list[tuple[str, Any]]:
-    """A select's (label, value) pairs; a valid value the list lacks (device cuda:1) is
-    added so loading it never drops it."""
+def _options(setting: catalog.Setting, current: Any = None,
+             base: tuple = ()) -> list[tuple[str, Any]]:
+    """A select's (label, value) pairs (``base`` first: the shipped profiles); a valid value
+    the list lacks (device cuda:1, a profile read from a file) is added so loading it never
+    drops it."""
     widget = setting.widget
-    options = list(widget.options) or [(str(c), c) for c in setting.choices]
+    options = list(base) + (list(widget.options) or [(str(c), c) for c in setting.choices])
     if widget.none_label:
         options.insert(0, (widget.none_label, widget.none_label))
     if current is not None and current is not Select.NULL and \
@@ -170,14 +172,15 @@ class SettingsForm(VerticalScroll):
                 extra["suggester"] = SuggestFromList(BUILTIN_MODELS)
             return Input(value, id=wid, compact=True, **extra)
         select = LazySelect if group == "main" else Select
+        options = _options(setting, value, self._profile_options(setting))
         if spec.kind == "profile":
-            options = _options(setting, value) if value is not Select.NULL else []
-            options = [(p, p) for p in self._profiles] + [o for o in options
-                                                          if o[1] not in self._profiles]
             kwargs: dict[str, Any] = {"value": value} if value is not Select.NULL else {}
             return select(options, prompt=spec.placeholder, id=wid, compact=True, **kwargs)
-        return select(_options(setting, value), value=value, allow_blank=False, id=wid,
-                      compact=True)
+        return select(options, value=value, allow_blank=False, id=wid, compact=True)
+
+    def _profile_options(self, setting: catalog.Setting) -> tuple:
+        is_profile = setting.widget.kind == "profile"
+        return tuple((p, p) for p in self._profiles) if is_profile else ()
 
     def upgrade_selects(self) -> None:
         """Build the drop-downs of the first screen's Selects (see compose)."""
@@ -215,13 +218,10 @@ class SettingsForm(VerticalScroll):
         widget = self._widget(name)
         if widget is None or widget.value == value:
             return
-        if isinstance(widget, Select) and value is not Select.NULL and name in self._settings:
-            options = _options(self._settings[name], value)
-            if name == "profile":
-                options = [(p, p) for p in self._profiles] + [
-                    o for o in options if o[1] not in self._profiles]
-            if value not in [v for _, v in widget._options]:
-                widget.set_options(options)  # a valid value the list lacks (cuda:1)
+        if isinstance(widget, Select) and value is not Select.NULL and name in self._settings \
+                and value not in [v for _, v in widget._options]:
+            setting = self._settings[name]  # a valid value the list lacks (cuda:1)
+            widget.set_options(_options(setting, value, self._profile_options(setting)))
         if name == "profile":
             with self.prevent(Select.Changed):  # only a user's pick loads a profile
                 widget.value = value
