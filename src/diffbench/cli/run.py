@@ -17,56 +17,48 @@ import argparse
 import json
 from typing import Any, Optional
 
-from diffbench.engine.config import DEVICES, DTYPES, QUANTIZE_MODES, TASKS
+from diffbench.engine import catalog
 
-#: flag -> (RunConfig field, type). Every one defaults to "not given" (argparse.SUPPRESS).
-_CONFIG_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--model", "model", str, "built-in name (tiny-sd15, tiny-sdxl, tiny-pix2pix, "
-     "synthetic-*), local diffusers folder, or a hub id in the local HF cache"),
-    ("--variant", "variant", str, "weights variant, e.g. fp16"),
-    ("--custom-pipeline", "custom_pipeline", str, "diffusers custom pipeline (needs "
-     "--trust-remote-code)"),
-    ("--scheduler", "scheduler", str, "scheduler class name, or 'none' to keep the model's "
-     "(default EulerAncestralDiscreteScheduler)"),
-    ("--lora", "lora", str, "local LoRA .safetensors file or folder"),
-    ("--controlnet", "controlnet", str, "ControlNet: 'random' (built from the model's UNet "
-     "config, random weights), a local ControlNet folder, or a hub id in the local HF cache"),
-    ("--steps", "steps", int, "denoising steps (num_inference_steps; default 30)"),
-    ("--prompt", "prompt", str, "prompt"),
-    ("--negative-prompt", "negative_prompt", str, "negative prompt"),
-    ("--seed", "seed", int, "torch.Generator seed, re-applied before every call (default 333)"),
-    ("--warmups", "warmups", int, "warmup calls before the measured one (default 1)"),
-    ("--batch", "batch", int, "images per prompt (default 1)"),
-    ("--height", "height", int, "pixels, multiple of 8 (default: the model's native size)"),
-    ("--width", "width", int, "pixels, multiple of 8 (default: the model's native size)"),
-    ("--input-image", "input_image", str, "input image: img2img, or instruct-pix2pix"),
-    ("--control-image", "control_image", str, "ControlNet conditioning image (default: edges "
-     "of --input-image, else a synthetic line pattern)"),
-    ("--output-image", "output_image", str, "write the measured call's first image (format "
-     "from the extension, e.g. .png, .jpg; PNG otherwise)"),
-    ("--extra-call-kwargs", "extra_call_kwargs", str, "JSON object passed to the pipeline call"),
-    ("--compiler", "compiler", str, "none | compile | compile-max-autotune | cudagraph | "
-     "nexfort | oneflow (default none)"),
-    ("--compiler-config", "compiler_config", str, "JSON object of compiler options, e.g. "
-     "'{\"mode\": \"max-autotune\", \"memory_format\": \"channels_last\"}'"),
-    ("--quantize-config", "quantize_config", str, "JSON object of quantization options"),
-    ("--cache-interval", "cache_interval", int, "DeepCache: full UNet every N steps "
-     "(default 3)"),
-    ("--cache-layer-id", "cache_layer_id", int, "DeepCache layer id (default 0)"),
-    ("--cache-block-id", "cache_block_id", int, "DeepCache block id (default 0)"),
-    ("--task", "task", str, f"{' | '.join(TASKS)} (default: inferred from model and input)"),
-    ("--strength", "strength", float, "img2img strength in (0, 1]; runs int(steps*strength) "
-     "steps (default 0.8)"),
-    ("--guidance-scale", "guidance_scale", float, "CFG scale (default: the pipeline's)"),
-    ("--dtype", "dtype", str, f"{' | '.join(DTYPES)} (auto: float16 on CUDA, float32 on CPU)"),
-    ("--device", "device", str, f"{' | '.join(DEVICES)} or cuda:N (default auto)"),
-    ("--python", "python", str, "interpreter for the child process (e.g. a separate venv "
-     "with nexfort)"),
-    ("--timeout", "timeout_s", float, "stop the run after this many seconds"),
-    ("--compile-cache-dir", "compile_cache_dir", str, "compile cache folder for this run "
-     "(default: $DIFFBENCH_CACHE_DIR/compile/[<profile>__]<model>__<compiler>, else the "
-     "user cache dir)"),
-]
+
+def _flag_type(setting: catalog.Setting) -> Any:
+    """argparse ``type`` of a value flag: the catalog's coercion, named after the kind so a
+    bad value reads "invalid int value: 'x'"; JSON flags stay text (RunConfig parses them and
+    names the setting)."""
+    if setting.kind in (str, dict):
+        return str
+
+    def convert(text: str) -> Any:
+        return catalog.coerce(setting.name, text, none_words=False)
+
+    convert.__name__ = setting.kind_name
+    return convert
+
+
+def add_setting_flags(parser: Any, skip: tuple = ()) -> None:
+    """Add one flag per catalog setting that has one (``diffbench run``'s flags; sweep,
+    throughput and check-params share them). Every flag but --profile defaults to "not
+    given" (argparse.SUPPRESS), so only flags the user gives override a profile.
+
+    ``parser``: an ArgumentParser or argument group. ``skip``: setting names whose flag the
+    command replaces with its own.
+    """
+    for setting in catalog.cli_settings():
+        if setting.name in skip:
+            continue
+        cli = setting.cli
+        # argparse tests "not given" by identity: hand it its own SUPPRESS object
+        default = argparse.SUPPRESS if cli.default == argparse.SUPPRESS else cli.default
+        kwargs: dict[str, Any] = {"dest": setting.name, "help": setting.help,
+                                  "default": default}
+        if cli.action:
+            kwargs["action"] = cli.action
+        else:
+            kwargs["type"] = _flag_type(setting)
+            if cli.nargs:
+                kwargs.update(nargs=cli.nargs, const=cli.const)
+        if cli.metavar:
+            kwargs["metavar"] = cli.metavar
+        parser.add_argument(cli.flag, **kwargs)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -77,18 +69,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "call(s), time one measured call, print Warmup time, Inference time, "
                     "Iterations per second and Max used memory.",
         argument_default=argparse.SUPPRESS)
-    for flag, dest, kind, text in _CONFIG_FLAGS:
-        parser.add_argument(flag, dest=dest, type=kind, help=text)
-    parser.add_argument("--quantize", dest="quantize", nargs="?", const="auto",
-                        help=f"torchao quantization of the UNet: {' | '.join(QUANTIZE_MODES)} "
-                             "(bare --quantize: quant_type from --quantize-config, else "
-                             "int8dq)")
-    parser.add_argument("--deepcache", dest="deepcache", action="store_true",
-                        help="DeepCache-style step caching")
-    parser.add_argument("--trust-remote-code", dest="trust_remote_code", action="store_true",
-                        help="allow custom pipelines and non-safetensors weights")
-    parser.add_argument("--profile", default=None, help="profile name (see profiles/) or a "
-                        "path to a .toml file; flags override it")
+    add_setting_flags(parser)
     parser.add_argument("--export", default=None, metavar="PATH.toml",
                         help="write the run summary as TOML")
     parser.add_argument("--print-output", action="store_true", default=False,
@@ -102,17 +83,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
-    """RunConfig keyword arguments for the flags the user actually gave."""
+    """RunConfig keyword arguments for the setting flags the user actually gave (--profile
+    is not one: it names the preset the overrides go on)."""
     given = vars(args)
-    overrides = {dest: given[dest] for _, dest, _, _ in _CONFIG_FLAGS if dest in given}
-    for dest in ("deepcache", "trust_remote_code"):
-        if dest in given:
-            overrides[dest] = True
-    if "quantize" in given:
-        mode = given["quantize"]
-        if mode == "auto":
-            mode = _mode_from_quantize_config(overrides.get("quantize_config"))
-        overrides["quantize"] = mode
+    overrides = {s.name: given[s.name] for s in catalog.cli_settings()
+                 if s.name in given and s.cli.default == argparse.SUPPRESS}
+    if "quantize" in overrides and overrides["quantize"] == "auto":
+        overrides["quantize"] = _mode_from_quantize_config(overrides.get("quantize_config"))
     return overrides
 
 

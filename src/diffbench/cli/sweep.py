@@ -97,20 +97,7 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple = ()) -> None:
     from diffbench.cli import run as run_command
 
     group = parser.add_argument_group("run settings (as `diffbench run`)")
-    for flag, dest, kind, text in run_command._CONFIG_FLAGS:
-        if dest not in skip:
-            group.add_argument(flag, dest=dest, type=kind, help=text,
-                               default=argparse.SUPPRESS)
-    group.add_argument("--quantize", dest="quantize", nargs="?", const="auto",
-                       default=argparse.SUPPRESS, help="torchao quantization of the UNet "
-                       "(as `diffbench run --quantize`)")
-    group.add_argument("--deepcache", dest="deepcache", action="store_true",
-                       default=argparse.SUPPRESS, help="DeepCache-style step caching")
-    group.add_argument("--trust-remote-code", dest="trust_remote_code", action="store_true",
-                       default=argparse.SUPPRESS,
-                       help="allow custom pipelines and non-safetensors weights")
-    group.add_argument("--profile", default=None, help="profile name (see profiles/) or a "
-                       ".toml path; flags override it")
+    run_command.add_setting_flags(group, skip=skip)
     group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                        dest="settings", help="any run setting by its config name (repeatable)")
 

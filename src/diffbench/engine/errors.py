@@ -12,9 +12,21 @@ class DiffbenchError(Exception):
 
 
 class ConfigError(DiffbenchError, ValueError):
-    """Bad user input: a RunConfig field, a profile, a flag. CLI exit code 2."""
+    """Bad user input: a RunConfig field, a profile, a flag. CLI exit code 2.
+
+    ``field``: the setting the message is about (a RunConfig field name, or "size" for the
+    width x height pair), so the dashboard can highlight its input; None when the error is
+    about no single setting (a profile file, an unknown key).
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str = "", field: "str | None" = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self):  # keep .field across pickling (child process, thread results)
+        return (type(self), (str(self), self.field))
 
 
 class ModelNotFoundError(DiffbenchError):

@@ -56,20 +56,19 @@ _TABLE_FIELDS = ("config", "environment", "metrics")
 
 
 def _config_none_fields() -> frozenset[str]:
-    # RunConfig fields whose default is None: a missing key means None without listing it.
-    from diffbench.engine.config import RunConfig
+    # Settings whose default is None (the catalog): a missing key means None without
+    # listing it.
+    from diffbench.engine import catalog
 
-    return frozenset(f.name for f in dataclasses.fields(RunConfig) if f.default is None)
+    return frozenset(s.name for s in catalog.SETTINGS if s.default is None)
 
 
 def _is_full_config(config: dict) -> bool:
     """True when ``config`` holds every RunConfig field that has a non-None default: then it
     is a RunConfig dict and its None fields can be left implicit. Partial dicts list them."""
-    from diffbench.engine.config import RunConfig
+    from diffbench.engine import catalog
 
-    implicit = _config_none_fields()
-    return all(f.name in config for f in dataclasses.fields(RunConfig)
-               if f.name not in implicit)
+    return all(s.name in config for s in catalog.SETTINGS if s.default is not None)
 
 
 # ---------------------------------------------------------------------------- writing

@@ -8,13 +8,12 @@ TOML is read with tomllib (Python >= 3.11) or tomli.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
-import typing
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from diffbench.engine import catalog
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import ConfigError
 
@@ -25,8 +24,6 @@ else:  # pragma: no cover
 
 #: Keys a profile may hold besides RunConfig fields.
 META_KEYS = ("description",)
-#: RunConfig fields a profile may not set (run control that belongs to the invocation).
-_NOT_IN_PROFILES = ("profile",)
 
 
 @dataclass(frozen=True)
@@ -52,21 +49,6 @@ def profiles_dir() -> str:
     return os.path.dirname(os.path.abspath(diffbench.profiles.__file__))
 
 
-def _expected_types() -> dict[str, tuple[type, ...]]:
-    hints = typing.get_type_hints(RunConfig)
-    out: dict[str, tuple[type, ...]] = {}
-    for f in dataclasses.fields(RunConfig):
-        hint = hints[f.name]
-        args = typing.get_args(hint) or (hint,)
-        types = tuple(typing.get_origin(a) or a for a in args if a is not type(None))
-        if float in types:
-            types += (int,)  # TOML 1 is an int; accept it where a float is expected
-        if dict in types:
-            types += (str,)  # a JSON string is accepted as in the CLI
-        out[f.name] = types
-    return out
-
-
 def validate_settings(data: dict, source: str) -> dict:
     """Check a profile table's keys and value types; return the RunConfig settings.
 
@@ -74,17 +56,17 @@ def validate_settings(data: dict, source: str) -> dict:
         ConfigError: "<source>: unknown key 'x'" or "<source>: key 'steps' must be int, got
             str".
     """
-    types = _expected_types()
+    allowed = catalog.profile_keys()
     settings: dict[str, Any] = {}
     for key, value in data.items():
         if key in META_KEYS:
             if not isinstance(value, str):
                 raise ConfigError(f"{source}: key {key!r} must be a string")
             continue
-        if key not in types or key in _NOT_IN_PROFILES:
-            known = ", ".join(sorted(k for k in types if k not in _NOT_IN_PROFILES))
+        if key not in allowed:
+            known = ", ".join(sorted(allowed))
             raise ConfigError(f"{source}: unknown key {key!r}; known keys: {known}")
-        expected = types[key]
+        expected = catalog.BY_NAME[key].profile_types
         if isinstance(value, bool) and bool not in expected:
             ok = False
         else:
@@ -92,7 +74,7 @@ def validate_settings(data: dict, source: str) -> dict:
         if not ok:
             names = "/".join(t.__name__ for t in expected)
             raise ConfigError(f"{source}: key {key!r} must be {names}, "
-                              f"got {type(value).__name__} {value!r}")
+                              f"got {type(value).__name__} {value!r}", field=key)
         settings[key] = value
     return settings
 

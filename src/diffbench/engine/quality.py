@@ -17,6 +17,8 @@ import math
 import os
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
+from diffbench.engine import catalog
+
 if TYPE_CHECKING:  # pragma: no cover
     from diffbench.engine.result import RunResult
 
@@ -164,21 +166,21 @@ def compare_images(a: Any, b: Any) -> tuple[float, float]:
     return psnr, ssim
 
 
-#: Config keys that do not change the image: run control, output location, compiler choice
-#: (the baseline differs exactly there) and sweep bookkeeping.
-_NON_IMAGE_KEYS = frozenset({
-    "compiler", "compiler_config", "quantize", "quantize_config", "deepcache",
-    "cache_interval", "cache_layer_id", "cache_block_id", "warmups", "output_image",
-    "profile", "python", "timeout_s", "compile_cache_dir", "trust_remote_code",
-    "sweep_id", "sweep_cell", "sweep_device",
-})
+#: Keys a sweep adds to RunResult.config: bookkeeping, never part of the baseline key.
+_SWEEP_KEYS = frozenset({"sweep_id", "sweep_cell", "sweep_device"})
 
 
 def baseline_key(config: dict) -> dict:
-    """The settings a baseline must share with a run: every config key except run control and
-    the accelerator choice (see ``_NON_IMAGE_KEYS``). Used to match baselines in the history.
+    """The settings a baseline must share with a run: the catalog's image-affecting settings
+    (diffbench.engine.catalog: ``affects_image``) and any key the catalog does not know (a
+    setting of a newer version), but not run control, the accelerator choice (the baseline
+    differs exactly there) or sweep bookkeeping. Used to match baselines in the history.
+
+    ``config``: a RunResult.config dict. Returns a new dict, key order kept.
     """
-    return {k: v for k, v in config.items() if k not in _NON_IMAGE_KEYS}
+    return {k: v for k, v in config.items()
+            if k not in _SWEEP_KEYS and (k not in catalog.BY_NAME
+                                         or catalog.BY_NAME[k].affects_image)}
 
 
 def is_baseline(config: dict) -> bool:

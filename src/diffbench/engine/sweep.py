@@ -24,10 +24,10 @@ import os
 import queue
 import threading
 import time
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional, Sequence
 
+from diffbench.engine import catalog
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import AcceleratorUnavailableError, ConfigError, DiffbenchError
 from diffbench.engine.result import RunResult
@@ -37,68 +37,40 @@ SWEEP_ID_KEY = "sweep_id"
 SWEEP_CELL_KEY = "sweep_cell"
 #: Pseudo-field setting height and width at once.
 SIZE_KEY = "size"
-#: RunConfig fields that cannot vary in a sweep: they control the run, not the pipeline.
-_NOT_SWEEPABLE = frozenset({"profile", "output_image", "python", "timeout_s"})
+#: RunConfig fields a sweep may vary (the catalog's sweepable settings); the others
+#: control the run, not the pipeline.
+SWEEPABLE = frozenset(catalog.sweepable_keys())
 
 RunFn = Callable[..., RunResult]
 
 
 # ------------------------------------------------------------------ grid parsing
-def _field_types() -> dict[str, Any]:
-    return typing.get_type_hints(RunConfig)
-
-
-def _base_type(annotation: Any) -> tuple[Any, bool]:
-    """(inner type, optional?) of a RunConfig annotation such as Optional[int]."""
-    args = typing.get_args(annotation)
-    if typing.get_origin(annotation) is typing.Union and type(None) in args:
-        inner = [a for a in args if a is not type(None)]
-        return inner[0], True
-    return annotation, False
-
-
 def coerce_value(name: str, text: Any) -> Any:
-    """Convert one grid value given as text to the type of RunConfig field ``name``.
+    """Convert one grid (or ``--set``) value given as text to the type of RunConfig field
+    ``name``, through the catalog's one coercion (diffbench.engine.catalog.coerce).
 
     ints/floats parse as numbers, bools accept true/false/yes/no/1/0, dict fields parse JSON,
     Optional fields take "none"/"null" as None (string fields keep "none": it is a compiler
     name). Non-string values (from a TOML sweep file) pass through unchanged.
 
     Raises:
-        ConfigError: unknown field, or a value that does not parse, in one line.
+        ConfigError: unknown field, or a value that does not parse, in one line
+            (``.field`` = ``name`` for a setting).
     """
     if name == SIZE_KEY:
         return parse_size(text)
-    types = _field_types()
-    if name not in types:
+    if name not in catalog.BY_NAME:
         raise ConfigError(f"cannot sweep {name!r}: not a run setting (see `diffbench run "
                           f"--help`; 'size' sets height and width together)")
-    if name in _NOT_SWEEPABLE:
-        raise ConfigError(f"cannot sweep {name!r}: it controls the run, not the pipeline")
-    if not isinstance(text, str):
-        return text
-    kind, optional = _base_type(types[name])
-    raw = text.strip()
-    if optional and kind is not str and raw.lower() in ("none", "null", ""):
-        return None
+    if name not in SWEEPABLE:
+        raise ConfigError(f"cannot sweep {name!r}: it controls the run, not the pipeline",
+                          field=name)
     try:
-        if kind is bool:
-            lowered = raw.lower()
-            if lowered in ("true", "yes", "on", "1"):
-                return True
-            if lowered in ("false", "no", "off", "0"):
-                return False
-            raise ValueError(raw)
-        if kind is int:
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        if kind is dict:
-            return json.loads(raw)
-    except (ValueError, json.JSONDecodeError):
-        raise ConfigError(f"grid value {raw!r} for {name} is not a valid "
-                          f"{getattr(kind, '__name__', kind)}") from None
-    return raw
+        return catalog.coerce(name, text)
+    except ConfigError:
+        setting = catalog.BY_NAME[name]
+        raise ConfigError(f"grid value {text.strip()!r} for {name} is not a valid "
+                          f"{setting.kind_name}", field=name) from None
 
 
 def parse_size(value: Any) -> str:

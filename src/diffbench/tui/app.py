@@ -37,24 +37,6 @@ from diffbench.tui.widgets.results import ResultPanels
 from diffbench.tui.widgets.settings import SettingsForm
 from diffbench.tui.widgets.view_tabs import ViewTabs
 
-#: RunConfig field names, to point at the form field a ConfigError is about.
-_FIELDS = tuple(RunConfig().to_dict())
-
-
-def field_of_error(message: str) -> Optional[str]:
-    """The RunConfig field a ConfigError message names first (None if none)."""
-    first = message.split(" ", 1)[0]
-    if first in _FIELDS:
-        return first
-    for word in ("compiler", "scheduler", "quantize", "input_image", "strength", "steps",
-                 "model"):
-        if word in message:
-            return word
-    if "img2img" in message or "input image" in message:
-        return "input_image"
-    return None
-
-
 class DashboardScreen(Screen):
     """The dashboard's screen. Textual restyles every widget of a screen when it is resumed;
     on the first resume, right after start-up, each widget has just been styled as it was
@@ -263,9 +245,11 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         try:
             cfg = self.form().build_config()
         except ConfigError as exc:
-            error: Optional[str] = str(exc)
+            problem: Optional[ConfigError] = exc
         else:
-            error = self._environment_problem(cfg)
+            problem = self._environment_problem(cfg)
+        # the error names its setting (ConfigError.field): no guessing from the words
+        error, field = (str(problem), problem.field) if problem else (None, None)
         if error != self.config_error or not self._validated:
             self._validated = True
             self.config_error = error
@@ -274,7 +258,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
             else:
                 label.update("Ready: ctrl+r runs these settings.")
             label.set_class(error is not None, "error")
-            self.form().mark_invalid(field_of_error(error) if error else None)
+            self.form().mark_invalid(field)
         if self.all_backends and self._form_device() != self._labeled_device:
             self._label_compilers()
         self._update_run_button()

@@ -11,16 +11,13 @@ from typing import Optional
 
 from textual.widgets import Input
 
-from diffbench.engine.config import RunConfig
+from diffbench.engine import catalog
 from diffbench.engine.errors import ConfigError, DiffbenchError
 from diffbench.engine.result import RunResult
 from diffbench.tui import engine_bridge
 from diffbench.tui.runs import accel_of, find_baseline, order_for_compare
 from diffbench.tui.widgets.results import ResultPanels
 from diffbench.tui.widgets.view_tabs import ViewTabs
-
-#: RunConfig field names (a stored config may carry resolved extras).
-_FIELDS = tuple(RunConfig().to_dict())
 
 
 class HistoryActions:
@@ -122,7 +119,7 @@ class HistoryActions:
         if run is None:
             self.notify("no run selected", severity="warning")
             return
-        config = {k: v for k, v in run.config.items() if k in _FIELDS}
+        config = {k: v for k, v in run.config.items() if k in catalog.BY_NAME}
         # the run's resolved values (device, dtype) become explicit; keep sizes as run
         self.form().load(config)
         self.notify(f"loaded the settings of run {run.run_id}; ctrl+r runs them again")

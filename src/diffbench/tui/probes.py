@@ -101,24 +101,27 @@ class EnvironmentProbes:
             self.log_line("info", "history: kept in memory until you quit (no run store available)")
 
 
-    def _environment_problem(self, cfg: RunConfig) -> Optional[str]:
-        """Why ``cfg`` cannot run here though it is valid (unknown model, compiler n/a)."""
+    def _environment_problem(self, cfg: RunConfig) -> Optional[ConfigError]:
+        """Why ``cfg`` cannot run here though it is valid (unknown model, compiler n/a), as a
+        ConfigError whose ``.field`` is the setting to change; None when it can run."""
         if cfg.model not in self.model_problems:
             if self.first_painted:  # before it, optimistic; _after_first_paint asks again
                 self.model_problems[cfg.model] = None  # optimistic until the check answers
                 self._check_model_worker(cfg.model)
         elif self.model_problems[cfg.model]:
-            return self.model_problems[cfg.model]
+            return ConfigError(self.model_problems[cfg.model], field="model")
         if self.device is not None:
             device = self.device if cfg.device == "auto" else cfg.device
             ok, reason = self.all_backends.get(device.split(":")[0], {}).get(
                 cfg.compiler, (True, ""))
             if not ok:
-                return f"compiler {cfg.compiler} cannot run here: {reason}"
+                return ConfigError(f"compiler {cfg.compiler} cannot run here: {reason}",
+                                   field="compiler")
             ok, reason = self.quantize_modes.get(device.split(":")[0], {}).get(
                 cfg.quantize, (True, ""))
             if not ok:
-                return f"quantize {cfg.quantize} cannot run here: {reason}"
+                return ConfigError(f"quantize {cfg.quantize} cannot run here: {reason}",
+                                   field="quantize")
         return None
 
     @work(thread=True, group="gpu", exit_on_error=False)

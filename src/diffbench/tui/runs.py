@@ -7,10 +7,6 @@ from typing import Iterable, Optional
 from diffbench.engine import baseline as baseline_rule
 from diffbench.engine.result import RunResult
 
-#: Config keys that must match for two runs to be "the same settings" (the baseline rule).
-SAME_SETTINGS = ("model", "task", "steps", "height", "width", "batch", "seed", "scheduler",
-                 "dtype", "device", "strength")
-
 
 def size_of(run: RunResult) -> str:
     """"WxH" as run, or "native" when the config has none."""

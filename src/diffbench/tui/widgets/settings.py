@@ -1,12 +1,14 @@
-"""The settings form: every RunConfig option, validated as the user types.
+"""The settings form: every run setting of the catalog, validated as the user types.
 
-The form never imports the engine's heavy parts: :meth:`SettingsForm.build_config` constructs
-diffbench.engine.config.RunConfig (pure Python) and lets its ConfigError message speak for itself.
+Each setting's widget (kind, label, group, order) is declared in diffbench.engine.catalog; this
+module only turns those declarations into Textual widgets, so a setting added to the catalog
+appears here with no further step. The form never imports the engine's heavy parts:
+:meth:`SettingsForm.build_config` constructs diffbench.engine.config.RunConfig (pure Python)
+and lets its ConfigError (which names the setting in ``.field``) speak for itself.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 from textual.app import ComposeResult
@@ -15,29 +17,51 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Collapsible, Input, Label, Select
 
-from diffbench.engine.config import COMPILERS, DEFAULT_MODEL, DTYPES, DEVICES, QUANTIZE_MODES, \
-    SCHEDULERS, TASKS, RunConfig
+from diffbench.engine import catalog
+from diffbench.engine.config import BUILTIN_MODELS, RunConfig
 from diffbench.engine.errors import ConfigError
 from diffbench.tui.widgets.lazy_select import LazySelect
 
-#: Built-in model names offered as suggestions (any hub id or local folder may be typed).
-BUILTIN_MODELS = ("tiny-sd15", "tiny-sdxl", "tiny-pix2pix", "synthetic-sd15", "synthetic-sdxl",
-                  "synthetic-pix2pix")
 #: Resolution presets (width x height); "native" = the model's own size.
 SIZE_PRESETS = ("native", "64x64", "128x128", "256x256", "512x512", "768x768", "1024x1024",
                 "832x1216", "1216x832", "custom")
+#: Input kinds whose widget holds text (parsed through the catalog's coercion).
+_TEXT_KINDS = ("text", "integer", "number", "json")
+_INPUT_TYPE = {"integer": "integer", "number": "number"}
 
-_INT_FIELDS = ("steps", "warmups", "seed", "batch", "cache_interval")
-_FLOAT_FIELDS = ("strength", "guidance_scale", "timeout_s")
-_TEXT_FIELDS = ("model", "prompt", "negative_prompt", "input_image", "output_image", "lora",
-                "variant", "compiler_config", "extra_call_kwargs", "quantize_config")
-_SELECT_FIELDS = ("task", "compiler", "scheduler", "dtype", "device", "quantize")
+
+def _widget_settings() -> list[catalog.Setting]:
+    """One setting per form widget (width and height share "size"), in display order."""
+    seen: set[str] = set()
+    out = []
+    for group in ("main", "more"):
+        for setting in catalog.form_settings(group):
+            if setting.widget_id not in seen:
+                seen.add(setting.widget_id)
+                out.append(setting)
+    return out
+
+
+def _options(setting: catalog.Setting, current: Any = None,
+             base: tuple = ()) -> list[tuple[str, Any]]:
+    """A select's (label, value) pairs (``base`` first: the shipped profiles); a valid value
+    the list lacks (device cuda:1, a profile read from a file) is added so loading it never
+    drops it."""
+    widget = setting.widget
+    options = list(base) + (list(widget.options) or [(str(c), c) for c in setting.choices])
+    if widget.none_label:
+        options.insert(0, (widget.none_label, widget.none_label))
+    if current is not None and current is not Select.NULL and \
+            current not in [value for _, value in options]:
+        options.append((str(current), current))
+    return options
 
 
 def parse_size(text: str) -> tuple[Optional[int], Optional[int]]:
-    """``"native"``/``""`` -> (None, None); ``"512"`` -> (512, 512); ``"768x512"`` -> (768, 512).
+    """``"native"``/``""`` -> (None, None); ``"512"`` -> (512, 512); ``"768x512"`` -> (768, 512);
+    ``"768xnative"`` -> (768, None) (one side given, as ``--width 768`` alone).
 
-    Returns (width, height) in pixels. Raises ConfigError for anything else.
+    Returns (width, height) in pixels. Raises ConfigError (``.field`` "size") otherwise.
     """
     text = text.strip().lower().replace(" ", "").replace("*", "x")
     if text in ("", "native", "auto"):
@@ -45,16 +69,19 @@ def parse_size(text: str) -> tuple[Optional[int], Optional[int]]:
     parts = text.split("x")
     if len(parts) == 1:
         parts = parts * 2
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise ConfigError(f"size must be WIDTHxHEIGHT like 512x512, or native; got {text!r}")
-    return int(parts[0]), int(parts[1])
+    if len(parts) != 2 or not all(p.isdigit() or p == "native" for p in parts) \
+            or parts == ["native", "native"]:
+        raise ConfigError(f"size must be WIDTHxHEIGHT like 512x512, or native; got {text!r}",
+                          field="size")
+    width, height = (None if p == "native" else int(p) for p in parts)
+    return width, height
 
 
 def format_size(width: Optional[int], height: Optional[int]) -> str:
     """Inverse of :func:`parse_size`."""
     if width is None and height is None:
         return "native"
-    return f"{width or height}x{height or width}"
+    return f"{'native' if width is None else width}x{'native' if height is None else height}"
 
 
 class SettingsForm(VerticalScroll):
@@ -77,88 +104,83 @@ class SettingsForm(VerticalScroll):
         self._advanced_mounted = False
         self._widgets: dict[str, Any] = {}
         self._invalid: Optional[str] = None
-        self._defaults = RunConfig().to_dict()
-        # every field's value as its widget holds it (strings for inputs): the source of
-        # truth for fields whose widgets are not mounted yet
+        # the declared defaults (task None = inferred, as a profile without one is built)
+        self._defaults = catalog.defaults()
+        #: widget id -> the setting it edits (width's "size" stands for the pair)
+        self._settings = {s.widget_id: s for s in _widget_settings()}
+        # every widget's value as the widget holds it (text for inputs): the source of
+        # truth for widgets that are not mounted yet
         self._values: dict[str, Any] = {}
-        for name, value in self._defaults.items():
-            if name in _TEXT_FIELDS + _INT_FIELDS + _FLOAT_FIELDS:
-                value = (json.dumps(value) if value else "") if isinstance(value, dict) \
-                    else ("" if value is None else str(value))
-            self._values[name] = value
-        self._values["task"] = "auto"
+        self._fill_values(self._defaults)
 
+    def _fill_values(self, config: dict[str, Any]) -> None:
+        """``_values`` from RunConfig fields (every field present)."""
+        for wid, setting in self._settings.items():
+            kind = setting.widget.kind
+            value = config.get(setting.name)
+            if kind == "size":
+                value = format_size(config.get("width"), config.get("height"))
+                self._values["size_preset"] = value if value in SIZE_PRESETS else "custom"
+            elif kind in _TEXT_KINDS:
+                value = setting.to_text(value)
+            elif kind == "toggle":
+                value = bool(value)
+            elif value is None:
+                value = setting.widget.none_label or Select.NULL
+            self._values[wid] = value
+
+    # ------------------------------------------------------------------ building
     def compose(self) -> ComposeResult:
         # The first screen's Selects are LazySelects: drawn by one line until upgrade_selects
         # (right after the first paint) or their first focus builds their drop-downs.
-        d = RunConfig()
-        yield from self._row("Profile", LazySelect([(p, p) for p in self._profiles],
-                                                   prompt="(none)", id="profile",
-                                                   compact=True))
-        yield from self._row("Model", Input(DEFAULT_MODEL, id="model", compact=True,
-                                            placeholder="name, hub id or folder",
-                                            suggester=SuggestFromList(BUILTIN_MODELS)))
-        yield from self._row("Task", LazySelect([("auto", "auto")] + [(t, t) for t in TASKS],
-                                                value="auto", allow_blank=False, id="task",
-                                                compact=True))
-        yield from self._row("Input img", Input(id="input_image", compact=True,
-                                                placeholder="for i2i/pix2pix"))
-        with Horizontal(classes="row"):
-            yield Label("Size", classes="label")
-            yield LazySelect([(s, s) for s in SIZE_PRESETS], value="native",
-                             allow_blank=False, id="size_preset", compact=True)
-            yield Input("native", id="size", compact=True, placeholder="WxH")
-        yield from self._row("Compiler", LazySelect([(c, c) for c in COMPILERS],
-                                                    value="none", allow_blank=False,
-                                                    id="compiler", compact=True))
-        with Horizontal(classes="row"):
-            yield Label("Steps", classes="label")
-            yield Input(str(d.steps), id="steps", type="integer", compact=True)
-            yield Label("Warmups", classes="label2")
-            yield Input(str(d.warmups), id="warmups", type="integer", compact=True)
-        with Horizontal(classes="row"):
-            yield Label("Seed", classes="label")
-            yield Input(str(d.seed), id="seed", type="integer", compact=True)
-            yield Label("Batch", classes="label2")
-            yield Input(str(d.batch), id="batch", type="integer", compact=True)
-        yield from self._row("Prompt", Input(d.prompt, id="prompt", compact=True))
+        yield from self._rows("main")
         # The advanced rows are mounted on first expand: fewer widgets to style at start-up.
         yield Collapsible(title="More settings", id="more", collapsed=True)
 
-    def _advanced_rows(self) -> list[Horizontal]:
-        v = self._values
+    def _rows(self, group: str) -> list[Horizontal]:
+        """The rows of a group: one per widget, a ``beside`` widget joining the row before."""
+        rows: list[list[Any]] = []
+        for setting in catalog.form_settings(group):
+            if self._settings.get(setting.widget_id) is not setting:
+                continue  # the second setting of a shared widget (height after width)
+            spec = setting.widget
+            if spec.beside and rows:
+                rows[-1] += [Label(spec.label, classes="label2"), self._make(setting, group)]
+            else:
+                rows.append([Label(spec.label, classes="label"), *self._make_all(setting,
+                                                                                   group)])
+        return [Horizontal(*widgets, classes="row") for widgets in rows]
 
-        def row(label: str, *widgets: Any) -> Horizontal:
-            return Horizontal(Label(label, classes="label"), *widgets, classes="row")
+    def _make_all(self, setting: catalog.Setting, group: str) -> list[Any]:
+        if setting.widget.kind != "size":
+            return [self._make(setting, group)]
+        return [LazySelect([(p, p) for p in SIZE_PRESETS], value=self._values["size_preset"],
+                           allow_blank=False, id="size_preset", compact=True),
+                Input(self._values["size"], id="size", compact=True, placeholder="WxH")]
 
-        def text(name: str, **kw: Any) -> Input:
-            return Input(str(v.get(name, "")), id=name, compact=True, **kw)
+    def _make(self, setting: catalog.Setting, group: str) -> Any:
+        """The Textual widget of one setting, holding its current value."""
+        spec, wid = setting.widget, setting.widget_id
+        value = self._values[wid]
+        if spec.kind in _TEXT_KINDS:
+            extra: dict[str, Any] = {}
+            if spec.kind in _INPUT_TYPE:
+                extra["type"] = _INPUT_TYPE[spec.kind]
+            if spec.placeholder:
+                extra["placeholder"] = spec.placeholder
+            if setting.name == "model":
+                extra["suggester"] = SuggestFromList(BUILTIN_MODELS)
+            return Input(value, id=wid, compact=True, **extra)
+        select = LazySelect if group == "main" else Select
+        options = _options(setting, value, self._profile_options(setting))
+        if spec.kind == "profile":
+            kwargs: dict[str, Any] = {"value": value} if value is not Select.NULL else {}
+            return select(options, prompt=spec.placeholder, id=wid, compact=True, **kwargs)
+        return select(options, value=value, allow_blank=False, id=wid, compact=True)
 
-        def select(name: str, options: list[tuple[str, str]]) -> Select:
-            return Select(options, value=v[name], allow_blank=False, id=name, compact=True)
-
-        return [
-            row("Negative", text("negative_prompt")),
-            row("Scheduler", select("scheduler", [("none (model's)", "none")] + [
-                (s.replace("Scheduler", ""), s) for s in SCHEDULERS])),
-            row("CFG scale", text("guidance_scale", type="number",
-                                  placeholder="model default")),
-            row("Strength", text("strength", type="number")),
-            row("dtype", select("dtype", [(x, x) for x in DTYPES])),
-            row("Device", select("device", [(x, x) for x in DEVICES])),
-            row("Comp cfg", text("compiler_config", placeholder='JSON {"mode": ...}')),
-            row("Quantize", select("quantize", [(q, q) for q in QUANTIZE_MODES])),
-            row("Quant cfg", text("quantize_config", placeholder="JSON")),
-            row("DeepCache", Select([("off", False), ("on", True)], value=bool(v["deepcache"]),
-                                    allow_blank=False, id="deepcache", compact=True),
-                Label("interval", classes="label2"),
-                text("cache_interval", type="integer")),
-            row("Call args", text("extra_call_kwargs", placeholder="JSON")),
-            row("LoRA", text("lora", placeholder="path or hub id")),
-            row("Variant", text("variant", placeholder="e.g. fp16")),
-            row("Output", text("output_image", placeholder="file.png")),
-            row("Timeout s", text("timeout_s", type="number", placeholder="none")),
-        ]
+    def _profile_options(self, setting: catalog.Setting) -> tuple:
+        is_profile = setting.widget.kind == "profile"
+        return tuple((p, p) for p in self._profiles) if is_profile else ()
 
     def upgrade_selects(self) -> None:
         """Build the drop-downs of the first screen's Selects (see compose)."""
@@ -170,14 +192,8 @@ class SettingsForm(VerticalScroll):
         if not self._advanced_mounted:
             self._advanced_mounted = True
             contents = self.query_one("#more", Collapsible).query_one(Collapsible.Contents)
-            contents.mount_all(self._advanced_rows())
+            contents.mount_all(self._rows("more"))
             self._widgets.clear()
-
-    @staticmethod
-    def _row(label: str, widget: Any) -> ComposeResult:
-        with Horizontal(classes="row"):
-            yield Label(label, classes="label")
-            yield widget
 
     # ------------------------------------------------------------------ field access
     def _widget(self, name: str) -> Any:
@@ -200,50 +216,49 @@ class SettingsForm(VerticalScroll):
     def _set(self, name: str, value: Any) -> None:
         self._values[name] = value
         widget = self._widget(name)
-        if widget is not None:
-            try:
+        if widget is None or widget.value == value:
+            return
+        if isinstance(widget, Select) and value is not Select.NULL and name in self._settings \
+                and value not in [v for _, v in widget._options]:
+            setting = self._settings[name]  # a valid value the list lacks (cuda:1)
+            widget.set_options(_options(setting, value, self._profile_options(setting)))
+        if name == "profile":
+            with self.prevent(Select.Changed):  # only a user's pick loads a profile
                 widget.value = value
-            except Exception:  # a Select value this build does not list: keep the current
-                self._values[name] = widget.value
+        else:
+            widget.value = value
 
     # ------------------------------------------------------------------ reading
     def values(self) -> dict[str, Any]:
-        """The form as RunConfig keyword arguments (strings converted; may raise ConfigError)."""
+        """The form as RunConfig keyword arguments, converted by the catalog's coercion.
+
+        An empty text field leaves its setting at RunConfig's default (prompts take the text
+        as typed; an empty integer is an error); the task select's "auto" leaves the task to
+        be inferred; the profile select's blank means no profile.
+
+        Raises:
+            ConfigError: a field that does not parse, with ``.field`` = its setting.
+        """
         out: dict[str, Any] = {}
-        for name in _TEXT_FIELDS:
-            text = str(self._get(name) or "")
-            if name in ("prompt", "negative_prompt"):
-                out[name] = text
-            elif text.strip():
-                out[name] = text.strip()
-        for name in _INT_FIELDS:
-            text = str(self._get(name) or "").strip()
-            if not text:
-                raise ConfigError(f"{name} is empty")
-            try:
-                out[name] = int(text)
-            except ValueError:
-                raise ConfigError(f"{name} must be an integer, got {text!r}") from None
-        for name in _FLOAT_FIELDS:
-            text = str(self._get(name) or "").strip()
-            if text:
-                try:
-                    out[name] = float(text)
-                except ValueError:
-                    raise ConfigError(f"{name} must be a number, got {text!r}") from None
-        for name in _SELECT_FIELDS:
-            value = self._get(name)
-            if value is not Select.NULL and not (name == "task" and value == "auto"):
-                out[name] = value
-        out["deepcache"] = bool(self._get("deepcache"))
-        out["width"], out["height"] = parse_size(self._get("size"))
-        profile = self._get("profile")
-        if profile is not Select.NULL:
-            out["profile"] = profile
+        for wid, setting in self._settings.items():
+            kind, value = setting.widget.kind, self._get(wid)
+            if kind == "size":
+                out["width"], out["height"] = parse_size(str(value or ""))
+            elif kind in _TEXT_KINDS:
+                text = str(value or "")
+                if setting.keep_spaces:
+                    out[setting.name] = text
+                elif text.strip() or (kind == "integer" and not setting.optional):
+                    out[setting.name] = catalog.coerce(setting.name, text)
+            elif kind == "toggle":
+                out[setting.name] = bool(value)
+            elif value is not Select.NULL and value != setting.widget.none_label:
+                out[setting.name] = value
         return out
 
     def build_config(self) -> RunConfig:
-        """A validated RunConfig from the form. Raises ConfigError with a one-line message."""
+        """A validated RunConfig from the form. Raises ConfigError with a one-line message
+        and ``.field`` naming the setting."""
         return RunConfig(**self.values())
 
     # ------------------------------------------------------------------ writing
@@ -251,25 +266,19 @@ class SettingsForm(VerticalScroll):
         """Fill the form from RunConfig fields (a profile, or a past run's config).
 
         Fields ``data`` does not name get RunConfig's defaults: a profile is a full spec.
+        ``profile``: the profile the settings come from (else ``data``'s own "profile").
         """
         self._loading = True
         try:
             merged = {**self._defaults, **{k: v for k, v in data.items()
                                            if k in self._defaults}}
-            for name in _TEXT_FIELDS + _INT_FIELDS + _FLOAT_FIELDS:
-                value = merged.get(name)
-                if isinstance(value, dict):
-                    value = json.dumps(value) if value else ""
-                self._set(name, "" if value is None else str(value))
-            for name in _SELECT_FIELDS:
-                value = merged.get(name)
-                self._set(name, "auto" if name == "task" and value is None else value)
-            self._set("deepcache", bool(merged.get("deepcache")))
-            size = format_size(merged.get("width"), merged.get("height"))
-            self._set("size", size)
-            self._set("size_preset", size if size in SIZE_PRESETS else "custom")
             if profile is not None:
-                self._set("profile", profile)
+                merged["profile"] = profile
+            before = dict(self._values)
+            self._fill_values(merged)
+            wanted, self._values = self._values, before
+            for wid in ["size_preset", *self._settings]:
+                self._set(wid, wanted[wid])
         finally:
             self._loading = False
         self.post_message(self.Changed())
@@ -305,9 +314,10 @@ class SettingsForm(VerticalScroll):
             self.post_message(self.Changed())
 
     def mark_invalid(self, field: Optional[str]) -> None:
-        """Highlight the widget of ``field`` (a RunConfig field name), clear the others."""
-        if field in ("width", "height"):
-            field = "size"
+        """Highlight the widget of ``field`` (a setting name, as ConfigError.field gives it,
+        or a widget id such as "size"), clear the others."""
+        if field in catalog.BY_NAME:
+            field = catalog.BY_NAME[field].widget_id
         if field == self._invalid:
             return
         previous = self._widget(self._invalid) if self._invalid else None
