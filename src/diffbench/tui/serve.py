@@ -266,6 +266,7 @@ class GuardedServer(Server):
         self.guard = ServeGuard(token or secrets.token_urlsafe(32), port, public_url)
         self.services: set[GuardedAppService] = set()
         self.sockets: set[web.WebSocketResponse] = set()
+        self._pending: set[asyncio.Future[Any]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
 
     async def _make_app(self) -> web.Application:
@@ -328,7 +329,7 @@ class GuardedServer(Server):
             await service.start(to_int(request.query.get("width", "80"), 80),
                                 to_int(request.query.get("height", "24"), 24))
             # An app that exits or crashes by itself closes its browser connection too.
-            service._task.add_done_callback(lambda _: asyncio.ensure_future(websocket.close()))
+            service._task.add_done_callback(lambda _: self._later(websocket.close()))
             await self._process_messages(websocket, service)
         except asyncio.CancelledError:
             pass
@@ -340,6 +341,11 @@ class GuardedServer(Server):
             self.sockets.discard(websocket)
             await websocket.close()
         return websocket
+
+    def _later(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._pending.discard)
 
     async def on_startup(self, app: web.Application) -> None:
         """Quiet start (the address is printed once listening)."""
