@@ -4,13 +4,12 @@ the family's spec; step caching through diffusers hooks gives DeepCache's result
 from __future__ import annotations
 
 import pathlib
-import re
 import sys
 import textwrap
 
 import pytest
 
-from diffbench.engine import accelerators, families
+from diffbench.engine import accelerators
 from diffbench.engine.accelerators import registry
 from diffbench.engine.config import RunConfig
 
@@ -78,7 +77,6 @@ class Marker(Accelerator):
 
 
 def test_adding_an_accelerator_is_one_module_and_one_table_line(tmp_path, monkeypatch):
-    import torch
 
     from diffbench.engine.doctor import backend_checks
     from diffbench.engine.runner import prepare

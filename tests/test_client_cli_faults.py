@@ -76,12 +76,16 @@ def test_real_runner_survives_kill_and_oom_then_runs_fine(tmp_path):
     assert finished.image_path and os.path.isfile(finished.image_path)
 
 
+#: Enough runs that one export outlasts the interpreter's start (a kill must land mid-write).
+ROWS = 2000
+
+
 def test_kill_9_during_export_never_leaves_a_torn_file(tmp_path):
     history = History(tmp_path / "history.sqlite")
     history.add_many(RunResult(run_id=f"run{i:05d}", config={"model": "tiny-sd15",
                                                               "prompt": "p" * 200},
                                metrics=Metrics(step_ms=[float(s) for s in range(50)],
-                                               it_per_s=float(i))) for i in range(400))
+                                               it_per_s=float(i))) for i in range(ROWS))
     target = tmp_path / "all.toml"
     first = diffbench(["export", "--all", "-o", str(target)], tmp_path)
     assert first.returncode == 0, first.stderr
@@ -94,12 +98,12 @@ def test_kill_9_during_export_never_leaves_a_torn_file(tmp_path):
                                  "--model", "tiny-sd15", "-o", str(target)],
                                 env=environ, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.1, 1.5))
+        time.sleep(rng.uniform(0.05, 0.6))
         interrupted += proc.poll() is None
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         # old or new, and always a complete export
-        assert len(read_toml(target)) == 400
+        assert len(read_toml(target)) == ROWS
     assert interrupted, "no kill landed while the export ran; the test proved nothing"
     assert target.read_bytes() == old  # same runs, same text: old and new are identical
 
