@@ -1,6 +1,6 @@
 """The diffbench dashboard: settings on the left, live run, results and history on the right.
 
-Runs execute in a Textual thread worker that calls diffbench.tui.engine_bridge (child process by
+Runs execute in a Textual thread worker that calls diffbench.tui.bridge (child process by
 default); this module imports no torch, so the first screen is up in well under a second.
 """
 
@@ -24,11 +24,12 @@ from textual.widgets import Button, Footer, Header, Input, Static
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import ConfigError, DiffbenchError
 from diffbench.engine.result import RunResult
-from diffbench.tui import engine_bridge
 from diffbench.tui import form_memory
 from diffbench.tui import messages as msg
 from diffbench.tui.runs import accel_of
 from diffbench.tui.analysis_actions import AnalysisActions
+from diffbench.tui.bridge import store
+from diffbench.tui.bridge.running import EngineFn, kill_child_runs, run_engine
 from diffbench.tui.history_actions import HistoryActions
 from diffbench.tui.probes import EnvironmentProbes
 from diffbench.tui.widgets.history import HistoryTable
@@ -83,7 +84,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, engine: Optional[engine_bridge.EngineFn] = None,
+    def __init__(self, engine: Optional[EngineFn] = None,
                  history: Any = None, in_process: bool = False,
                  export_dir: Optional[Path] = None) -> None:
         super().__init__()
@@ -133,7 +134,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         yield Header()
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield SettingsForm(engine_bridge.list_profiles(), id="settings")
+                yield SettingsForm(store.list_profiles(), id="settings")
                 yield Static("", id="validation")
                 yield Button("Run  ctrl+r", id="run", variant="success", compact=True)
             with Vertical(id="right"):
@@ -151,7 +152,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
     def on_mount(self) -> None:
         self.query_one("#left").border_title = "Settings"
         if self._history is None:
-            self._history = engine_bridge.open_history()
+            self._history = store.open_history()
         self.refresh_history()
         remembered = form_memory.load()
         if remembered:  # the settings of the last run started, as the user left them
@@ -287,7 +288,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
     @on(SettingsForm.ProfileChosen)
     def load_profile(self, event: SettingsForm.ProfileChosen) -> None:
         try:
-            data = engine_bridge.load_profile(event.name)
+            data = store.load_profile(event.name)
         except DiffbenchError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -350,8 +351,8 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         # before the UI hears of it: quitting at once (ctrl+q twice during a run) ends the
         # UI, but the app waits for this thread, so the cancelled run still reaches the
         # history.
-        engine_bridge.run_engine(cfg, self.post_message, token, cancel, self._engine,
-                                 self._in_process, history=self._history)
+        run_engine(cfg, self.post_message, token, cancel, self._engine,
+                   self._in_process, history=self._history)
 
     def action_cancel(self) -> None:
         """Ask the engine to stop at the next step or warmup boundary."""
@@ -537,7 +538,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
             # the app's shutdown waits for the run worker: kill its child instead of
             # giving it the graceful-cancel period (only for the real child-process engine)
             if self._engine is None and not self._in_process:
-                engine_bridge.kill_child_runs()
+                kill_child_runs()
         self.exit()
 
 

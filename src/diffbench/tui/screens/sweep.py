@@ -1,7 +1,7 @@
 """The sweep view: a grid over run settings whose matrix fills in live, coloured by the
 ratio of each cell's it/s to its baseline cell; or a past sweep rebuilt from the history.
 
-The sweep runs in a thread worker through diffbench.tui.engine_bridge.run_sweep (diffbench.engine.sweep: each
+The sweep runs in a thread worker through diffbench.tui.bridge.analysis.run_sweep (diffbench.engine.sweep: each
 cell a full run in a child process, recorded in the history, finished cells skipped when the
 same grid runs again). ctrl+g stops after the current cell; a second ctrl+g cancels it too.
 """
@@ -25,7 +25,8 @@ from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import DiffbenchError
 from diffbench.engine.metrics import format_metric
 from diffbench.engine.result import RunResult
-from diffbench.tui import engine_bridge
+from diffbench.tui.bridge import analysis
+from diffbench.tui.bridge.running import EngineFn
 from diffbench.tui.runs import accel_of, size_of
 from diffbench.tui.sweep_matrix import SweepMatrix
 
@@ -105,7 +106,7 @@ class SweepScreen(Screen[None]):
     """
 
     def __init__(self, base: Optional[RunConfig], history: Any,
-                 engine: Optional[engine_bridge.EngineFn] = None, in_process: bool = False,
+                 engine: Optional[EngineFn] = None, in_process: bool = False,
                  matrix: Optional[SweepMatrix] = None) -> None:
         super().__init__()
         self.base = base
@@ -307,8 +308,8 @@ class SweepScreen(Screen[None]):
             return
         rows, cols = self._axes()
         try:
-            sweep, cells, baseline = engine_bridge.plan_sweep(self.base, specs)
-            rows, cols = engine_bridge.check_axes(sweep, rows, cols)
+            sweep, cells, baseline = analysis.plan_sweep(self.base, specs)
+            rows, cols = analysis.check_axes(sweep, rows, cols)
         except DiffbenchError as exc:
             self._status(f"Cannot start: {exc}", "bold red")
             return
@@ -328,7 +329,7 @@ class SweepScreen(Screen[None]):
                       cancel: threading.Event) -> None:
         post = self.post_message
         try:
-            engine_bridge.run_sweep(
+            analysis.run_sweep(
                 sweep, self.history,
                 on_cell=lambda key, status, result, resumed: post(
                     SweepCell(token, key, status, result, resumed)),
