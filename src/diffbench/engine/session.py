@@ -1,7 +1,7 @@
 """One session: launch a run or a measurement, record it, attach its baseline, export it.
 
 Every way of running goes through :class:`Session` — ``diffbench run`` (cli/run.py), the
-dashboard (tui/bridge), sweeps (engine/sweep.py, one worker per device in
+dashboard (tui/bridge), sweeps (engine/sweep/, one worker per device in
 engine/multi_device.py), the throughput fit and the parameter check — so a run started
 anywhere gets the same record: the same RunResult fields, PSNR/SSIM against the baseline of
 diffbench.engine.baseline, the same history row.

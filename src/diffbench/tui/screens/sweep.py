@@ -1,9 +1,10 @@
 """The sweep view: a grid over run settings whose matrix fills in live, coloured by the
 ratio of each cell's it/s to its baseline cell; or a past sweep rebuilt from the history.
 
-The sweep runs in a thread worker through diffbench.tui.bridge.analysis.run_sweep (diffbench.engine.sweep: each
-cell a full run in a child process, recorded in the history, finished cells skipped when the
-same grid runs again). ctrl+g stops after the current cell; a second ctrl+g cancels it too.
+The sweep runs in a thread worker through diffbench.tui.bridge.analysis.run_sweep
+(diffbench.engine.sweep: each cell a full run in a child process, recorded in the history,
+finished cells skipped when the same grid runs again). ctrl+g stops after the current cell;
+a second ctrl+g cancels it too.
 """
 
 from __future__ import annotations
