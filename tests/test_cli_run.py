@@ -230,12 +230,12 @@ def test_failed_preflight_kills_the_child_started_early(argv, message, home, cap
 
 def test_interrupt_during_preflight_kills_the_child_started_early(home, capsys, started,
                                                                  monkeypatch):
-    import diffbench.engine.runner
+    import diffbench.engine.preflight
 
     def interrupted(cfg):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(diffbench.engine.runner, "preflight", interrupted)
+    monkeypatch.setattr(diffbench.engine.preflight, "preflight", interrupted)
     assert cli(["run", "--model", "tiny-sd15"]) == 130
     [child] = started
     assert child.proc.returncode == -9 and _gone(child.proc.pid)

@@ -99,14 +99,15 @@ class Session:
         return client.start_child(env=self._child_env())
 
     def preflight(self, cfg: Any) -> Any:
-        """diffbench.engine.runner.preflight: model source, input image, compiler available.
+        """diffbench.engine.preflight.preflight: model source, input image, compiler
+        available.
 
         Raises:
             ConfigError / ModelNotFoundError / AcceleratorUnavailableError: one line.
         """
-        from diffbench.engine import runner
+        from diffbench.engine import preflight
 
-        return runner.preflight(cfg)
+        return preflight.preflight(cfg)
 
     def _child_env(self) -> dict[str, str]:
         from diffbench.engine.worker import KEEP_IMAGE_ENV

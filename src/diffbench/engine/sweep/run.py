@@ -66,7 +66,7 @@ def run_sweep(sweep: Sweep, history: Any, run_fn: Optional[RunFn] = None, *,
             cell, or in process, as the session decides); without a session, an in-process
             Session's.
         preflight: checks a RunConfig before anything loads (default the session's
-            preflight, diffbench.engine.runner.preflight, when run_fn is the default); see
+            preflight, diffbench.engine.preflight.preflight, when run_fn is the default); see
             :func:`diffbench.engine.sweep.plan.prepare`.
         on_event: ``(outcome, event)`` for every event of the running cell (progress).
         on_cell_start / on_cell_done: ``(outcome, total_cells)``; resumed cells get only
