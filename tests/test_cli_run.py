@@ -188,18 +188,19 @@ TESTS = ROOT / "tests"
 
 @pytest.fixture
 def started(monkeypatch):
-    """Every child `diffbench run` starts ahead of preflight (diffbench.engine.client.start_child)."""
-    import diffbench.engine.client
+    """Every child `diffbench run` starts ahead of preflight
+    (diffbench.engine.child_process.start_child)."""
+    import diffbench.engine.child_process
 
     children: list = []
-    real = diffbench.engine.client.start_child
+    real = diffbench.engine.child_process.start_child
 
     def spy(*args, **kwargs):
         child = real(*args, **kwargs)
         children.append(child)
         return child
 
-    monkeypatch.setattr(diffbench.engine.client, "start_child", spy)
+    monkeypatch.setattr(diffbench.engine.child_process, "start_child", spy)
     return children
 
 

@@ -94,9 +94,9 @@ class Session:
         preflight checks it before anything starts it)."""
         if self.launch_mode() != CHILD or (self.python or cfg.python) is not None:
             return None
-        from diffbench.engine import client
+        from diffbench.engine import child_process
 
-        return client.start_child(env=self._child_env())
+        return child_process.start_child(env=self._child_env())
 
     def preflight(self, cfg: Any) -> Any:
         """diffbench.engine.preflight.preflight: model source, input image, compiler
