@@ -60,7 +60,8 @@ class AnalysisActions:
 
     def action_open_sweep(self) -> None:
         """Show a past sweep: the selected run's, else pick one from the history."""
-        from diffbench.tui.screens.sweep import SweepPickerScreen, SweepScreen, past_sweeps
+        from diffbench.tui.screens.sweep import SweepScreen
+        from diffbench.tui.screens.sweep_picker import SweepPickerScreen, past_sweeps
         from diffbench.tui.sweep_matrix import SweepMatrix
 
         if self.screen_owns_run_keys():
