@@ -1,7 +1,7 @@
 """Pilot tests of the dashboard's analysis views (sweep matrix, throughput fit, image vs
 baseline) against scripted engines: deterministic, no torch, a few seconds in all.
 
-The sweep is the engine's own (diffbench.engine.sweep.run_sweep through
+The sweep is the engine's own (diffbench.engine.sweep.run.run_sweep through
 diffbench.tui.bridge.analysis); only the run function is a fake whose cells finish when the
 test releases them.
 """
