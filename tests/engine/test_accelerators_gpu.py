@@ -1,5 +1,5 @@
 """Accelerators that need a CUDA GPU, on a tiny real UNet. Skipped on machines without one
-(CI); run on a GPU machine with ``python -m pytest tests/test_accelerators_gpu.py``."""
+(CI); run on a GPU machine with ``python -m pytest tests/engine/test_accelerators_gpu.py``."""
 
 from __future__ import annotations
 

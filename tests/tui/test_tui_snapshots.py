@@ -1,4 +1,4 @@
-"""SVG snapshots of the dashboard's main screens at 100x30, against tests/snapshots/*.svg.
+"""SVG snapshots of the dashboard's main screens at 100x30, against tests/tui/snapshots/*.svg.
 
 The screens are made deterministic: the scripted fake engine in fixed mode (run ids, start
 times and phase times do not depend on the clock or the machine), UTC, no blinking cursor,
@@ -8,7 +8,7 @@ An SVG holds the screen's text and colours, so fonts do not matter.
 After an intended change of a screen, rewrite the files and review them (open the SVGs in a
 browser) before committing:
 
-    DIFFBENCH_UPDATE_SNAPSHOTS=1 python3 -m pytest tests/test_tui_snapshots.py
+    DIFFBENCH_UPDATE_SNAPSHOTS=1 python3 -m pytest tests/tui/test_tui_snapshots.py
 
 (pytest-textual-snapshot would do the same, but its syrupy pin needs pytest < 9.)
 """
@@ -46,7 +46,7 @@ def _fixed_environment(tmp_path, monkeypatch):
 
 
 def assert_snapshot(app: DiffbenchApp, name: str, tmp_path: Path) -> None:
-    """Compare the current screen's SVG with tests/snapshots/NAME.svg (or write it when
+    """Compare the current screen's SVG with tests/tui/snapshots/NAME.svg (or write it when
     DIFFBENCH_UPDATE_SNAPSHOTS=1). On a mismatch the new SVG is left in tmp_path."""
     svg = app.export_screenshot(title="diffbench")
     expected = SNAPSHOTS / f"{name}.svg"

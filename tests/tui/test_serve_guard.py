@@ -28,7 +28,8 @@ import pytest
 aiohttp = pytest.importorskip("aiohttp")
 pytest.importorskip("textual_serve")
 
-STAND_IN = Path(__file__).with_name("serve_stand_in.py")
+from repo_paths import TESTS  # noqa: E402
+STAND_IN = TESTS / "serve_stand_in.py"
 
 # Short grace periods keep a stubborn dashboard's kill fast; the rest is the product's code.
 SERVER = """

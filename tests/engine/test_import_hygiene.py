@@ -6,10 +6,9 @@ import os
 import pkgutil
 import subprocess
 import sys
-from pathlib import Path
 
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_paths import ROOT
 
 
 def _python(code: str) -> subprocess.CompletedProcess:

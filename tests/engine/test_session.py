@@ -18,7 +18,7 @@ from diffbench.engine.history import History
 from diffbench.engine.result import RunResult
 from diffbench.engine.session import CHILD, ENGINE, IN_PROCESS, Session
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_paths import ROOT
 SRC = ROOT / "src" / "diffbench"
 TINY = ["--model", "tiny-sd15", "--height", "64", "--width", "64", "--steps", "2",
         "--warmups", "0"]

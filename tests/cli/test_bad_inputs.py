@@ -23,8 +23,7 @@ from diffbench.engine.config import RunConfig
 from diffbench.engine.history import History
 from diffbench.engine.result import Metrics, RunResult
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
+from repo_paths import ROOT
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 
 import pytest
 
@@ -21,8 +20,7 @@ from diffbench.tui.app import DiffbenchApp
 from diffbench.tui.screens.help import HelpScreen
 from diffbench.tui.widgets.history import HistoryTable
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
+from repo_paths import ROOT, TESTS
 SIZE = (100, 30)
 FAKE_STEPS = 4
 pytestmark = pytest.mark.asyncio

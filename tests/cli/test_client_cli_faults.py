@@ -21,8 +21,7 @@ from diffbench.engine.export import read_toml
 from diffbench.engine.history import History
 from diffbench.engine.result import Metrics, RunResult
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
+from repo_paths import ROOT, TESTS
 RUN = ["run", "--model", "tiny-sd15", "--steps", "2", "--warmups", "0", "--height", "64",
        "--width", "64"]
 

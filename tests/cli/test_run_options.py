@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from diffbench.engine.accelerators.compile_cache import cache_dir
 from diffbench.cli.main import main as cli
 from diffbench.engine.config import RunConfig
 from diffbench.engine.export import read_toml
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_paths import ROOT
 
 
 def test_cache_dir_config_field_wins_over_env(tmp_path, monkeypatch):

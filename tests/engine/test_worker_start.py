@@ -8,14 +8,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from diffbench.engine.import_ahead import FullGcHold
 from diffbench.engine.worker import request_waiting
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_paths import ROOT
 
 
 def test_full_gc_hold_raises_only_the_oldest_threshold_and_restores_it():

@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,7 @@ from diffbench.engine.history import History, HistoryError, RunNotFoundError, de
 from diffbench.engine.history_schema import SCHEMA_VERSION
 from diffbench.engine.result import Metrics, RunResult
 
-ROOT = Path(__file__).resolve().parents[1]
+from repo_paths import ROOT
 
 
 def make(run_id: str, model: str = "tiny-sd15", compiler: str = "none", status: str = "finished",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,7 @@ from diffbench.tui.runs import compare_rows, find_baseline, order_for_compare
 from fakes import FakeEngine
 from diffbench.tui.widgets.settings import parse_size
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_paths import ROOT
 
 
 def test_dashboard_imports_without_torch():

@@ -1,5 +1,5 @@
 """Sweep grid, resume, failure handling and summary (diffbench.engine.sweep) with a scripted run
-function; tests/test_sweep_runs.py drives the real runner."""
+function; tests/engine/test_sweep_runs.py drives the real runner."""
 
 from __future__ import annotations
 

@@ -18,8 +18,7 @@ from diffbench.engine.child_process import child_env, start_child
 from diffbench.engine.client import run_in_child
 from diffbench.engine.config import RunConfig
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
+from repo_paths import ROOT, TESTS
 
 
 def fake_env(**extra: str) -> dict[str, str]:
@@ -154,7 +153,9 @@ def test_cancel_before_the_run_begins_stops_the_child_at_once():
 
 
 def test_unknown_event_type_is_skipped_with_a_notice():
-    result, events = run(DIFFBENCH_WORKER_RUN="test_client:run_with_future_event")
+    # the child imports this module from its own folder
+    result, events = run(DIFFBENCH_WORKER_RUN="test_client:run_with_future_event",
+                         PYTHONPATH=os.pathsep.join([str(TESTS), str(Path(__file__).parent)]))
     assert result.status == "finished"
     assert any("unknown event type 'FutureEvent'" in n for n in result.notices)
 

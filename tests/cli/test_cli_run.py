@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,7 @@ from diffbench.cli.main import main as cli
 from diffbench.engine.export import read_toml
 from diffbench.engine.history import History
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_paths import ROOT, TESTS
 
 
 @pytest.fixture
@@ -183,7 +182,6 @@ def test_timeout_is_honoured_in_process(home, capsys):
 
 
 # ------------------------------------------------------------------ the child started early
-TESTS = ROOT / "tests"
 
 
 @pytest.fixture
