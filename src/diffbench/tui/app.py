@@ -428,7 +428,8 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
             line = f"Failed {name}: {message.reason or 'unknown error'}"
             self.live().end("failed", line)
             self.log_line("error", line)
-            self.notify(line, severity="error", title="Run failed", timeout=8)
+            # markup off: an install hint's "diffbench[lora]" is text, not a style tag
+            self.notify(line, severity="error", title="Run failed", timeout=8, markup=False)
         self._update_run_button()
         if self.quit_state == "cancelling":  # the cancelled run is in the history now
             self.exit()

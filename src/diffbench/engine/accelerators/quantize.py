@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from diffbench.engine import extras
 from diffbench.engine.accelerators import versions
 from diffbench.engine.accelerators.base import STACKED, Accelerator
 from diffbench.engine.config import QUANTIZE_MODES
@@ -68,8 +69,8 @@ def available(mode: str, device: str = "cuda") -> tuple[bool, str]:
     imports torch to read the compute capability)."""
     if mode == "none":
         return True, ""
-    if versions.dist_version("torchao") is None:
-        return False, "torchao is not installed (pip install torchao matching your torch)"
+    if versions.dist_version("torchao") is None or extras.missing("torchao"):
+        return False, f"torchao is not installed ({extras.EXTRAS['torchao'].command()})"
     if mode == "fp8dq":
         if not str(device).startswith("cuda"):
             return False, "float8 needs a CUDA GPU with compute capability >= 8.9"
@@ -279,8 +280,10 @@ def apply(pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallbac
     if settings["mode"] == "none":
         return pipe
     tuning = settings["coordinate_descent_tuning"]
+    import torch
+
+    extras.require("torchao", AcceleratorUnavailableError)
     try:
-        import torch
         from torchao.quantization import quantize_
         config = _torchao_config(settings["mode"], set_inductor_config=tuning)
     except ImportError as exc:
