@@ -6,8 +6,10 @@ default); this module imports no torch, so the first screen is up in well under 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
+import signal
 import threading
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -161,6 +163,10 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         # wherever Textual put the focus, then the focus would jump
         self.query_one("#model", Input).focus()
         self.call_after_refresh(self._after_first_paint)
+        try:  # SIGTERM quits as a second ctrl+q does: the run cancelled, its child stopped
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._quit_now)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, not main thread
+            pass
 
     def _after_first_paint(self) -> None:
         self.first_painted = True
@@ -495,6 +501,10 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         yield SystemCommand("Help", "Keys and what the panels mean", self.action_help)
 
     def on_unmount(self) -> None:
+        try:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
         if self.cancel_event is not None:  # however the app ends, let the worker finish
             self.cancel_event.set()
         if self._heap_frozen:  # the app's objects become collectable again
@@ -506,8 +516,10 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
 
     async def action_quit(self) -> None:
         """Quit; during a run, ask first, then cancel it and wait (at most QUIT_WAIT_S) for
-        the cancelled run to be recorded. ctrl+q again (dialog up or cancelling) quits at
-        once: the run is lost, but its child process is still stopped (on_unmount)."""
+        the cancelled run to be recorded — except while the run is still starting (no phase
+        yet, load, accelerate), when its child is stopped and the app quits at once. ctrl+q
+        again (dialog up or cancelling) or SIGTERM quits at once: the run's child is still
+        stopped, and its thread records the run as it ends."""
         if self.running and self.quit_state is None:
             from diffbench.tui.screens.confirm import ConfirmScreen
 
@@ -524,6 +536,11 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
             self.quit_state = None
             return
         if not self.running:  # it ended while the dialog was up: it is recorded already
+            self._quit_now()
+            return
+        if self.current_phase in (None, "load", "accelerate"):
+            # Still starting: nothing measured to keep, and a child importing torch or
+            # loading the model hears a cancel only when done: stop it now, quit at once.
             self._quit_now()
             return
         self.quit_state = "cancelling"
