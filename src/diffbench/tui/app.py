@@ -42,8 +42,8 @@ from diffbench.tui.widgets.view_tabs import ViewTabs
 class DashboardScreen(Screen):
     """The dashboard's screen. Textual restyles every widget of a screen when it is resumed;
     on the first resume, right after start-up, each widget has just been styled as it was
-    mounted, so that pass (about 0.07 s of CPU on a 2-core box, before the first paint) is
-    skipped. Later resumes (after a dialog closes) restyle as usual."""
+    mounted, so that pass (CPU before the first paint: benchmarks/RESULTS.md, "Dashboard
+    start-up") is skipped. Later resumes (after a dialog closes) restyle as usual."""
 
     _resumed_once = False
 
@@ -181,9 +181,9 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         """Move the objects alive after start-up (modules, widgets, styles: ~70,000) out of
         the garbage collector's reach until the app ends. A full collection walks every
         tracked object: during a run at 1,000 step events/s one came every few seconds and
-        stalled key presses by 50-140 ms; with the start-up heap frozen it takes ~25 ms.
-        Not collected first (that would stall ~35 ms): only ~500 objects are garbage at
-        this point, and on_unmount unfreezes."""
+        stalled key presses; with the start-up heap frozen it is short (both timed:
+        benchmarks/RESULTS.md, "Responsiveness"). Not collected first (a stall of its own):
+        only ~500 objects are garbage at this point, and on_unmount unfreezes."""
         if not self._heap_frozen:
             gc.freeze()
             self._heap_frozen = True

@@ -23,9 +23,10 @@ These are lossy: report the output error. They pay off under torch.compile, whic
   inductor settings for the whole process (its configs' ``set_inductor_config``, torchao's
   ``recommended_inductor_config_setter``: coordinate-descent tuning of every Triton kernel in
   all directions, float32 matmul precision "high"). Off by default: on the H200 the stalled
-  warmups of compile + fp8/int8 (cut off at their 82-189 s caps) sat in inductor's
+  warmups of compile + fp8/int8 (cut off at their time caps) sat in inductor's
   ``coordinate_descent_tuner.autotune``, and the reference notes record an SDXL UNet compile
-  with that tuning running past 8 minutes. diffbench then asks torchao not to touch inductor,
+  with that tuning running for many minutes (benchmarks/RESULTS.md, "UNet step alone").
+  diffbench then asks torchao not to touch inductor,
   sets the one harmless recommendation itself (fusing int8 matmuls with their scale), and puts
   back the tuning flags and the float32 precision should an older torchao set them anyway.
 
