@@ -13,7 +13,7 @@ from diffbench.engine.config import RunConfig
 from diffbench.engine.export import read_toml
 from diffbench.engine.profiles import build_config, load_profile
 from diffbench.engine.result import RunResult
-from diffbench.tui import engine_bridge
+from diffbench.tui.bridge import store
 from diffbench.tui.app import DiffbenchApp
 from diffbench.tui.screens.export import PathScreen
 from fakes import FakeEngine, MemoryHistory, wait_until
@@ -35,11 +35,11 @@ def _without_profile(config: dict) -> dict:
 def test_every_setting_saved_loads_again_with_the_cli_loader(tmp_path):
     cfg = RunConfig(**every_setting_changed(tmp_path))
     assert cfg.profile  # the sample started from a shipped profile
-    path = engine_bridge.save_profile(cfg, tmp_path / "saved.toml")
+    path = store.save_profile(cfg, tmp_path / "saved.toml")
     assert "profile" not in load_profile(str(path)).settings
     again = build_config(str(path))  # what `diffbench run --profile saved.toml` builds
     assert again.to_dict() == {**cfg.to_dict(), "profile": "saved"}
-    assert engine_bridge.load_profile(str(path)) == load_profile(str(path)).settings
+    assert store.load_profile(str(path)) == load_profile(str(path)).settings
 
 
 async def _answer_path(pilot, path) -> None:
