@@ -35,6 +35,10 @@ class FakeEngine:
         compile_events: emit CompileProgress during the warmup when cfg.compiler != "none".
         steps_per_call: overrides cfg.steps (e.g. the responsiveness benchmark's long runs).
         image_dir: save a 64x64 gradient PNG there as the run's image (for preview tests).
+        block_at_start: before the first event, block until ``release`` is set, deaf to
+            ``cancel`` (a child still importing torch or loading the model hears no cancel
+            until it is done; only killing it stops it sooner). Then a set ``cancel`` ends
+            the run cancelled.
         fixed: same output on every machine and every time (screen snapshots): run ids
             ``fake-0001``, ``fake-0002``...; start times one minute apart from
             :data:`FIXED_START` (UTC); phase times on a simulated clock (load 1.25 s,
@@ -45,7 +49,8 @@ class FakeEngine:
                  hold_at_step: Optional[int] = None, fail_with: Optional[str] = None,
                  compile_events: bool = True, steps_per_call: Optional[int] = None,
                  step_ms_fn: Optional[Callable[[int], float]] = None,
-                 image_dir: Optional[str] = None, fixed: bool = False) -> None:
+                 image_dir: Optional[str] = None, fixed: bool = False,
+                 block_at_start: bool = False) -> None:
         self.step_ms = step_ms
         self.sleep_scale = sleep_scale
         self.hold_at_step = hold_at_step
@@ -60,6 +65,8 @@ class FakeEngine:
         self.hold_through_cancel = False
         self.release = threading.Event()
         self.held = threading.Event()  # set while the fake waits at hold_at_step
+        self.block_at_start = block_at_start
+        self.blocked = threading.Event()  # set while the fake blocks at its start
         self.calls: list[RunConfig] = []
 
     def _ms(self, index: int) -> float:
@@ -120,6 +127,11 @@ class FakeEngine:
                         time.sleep(0.005)
             return times
 
+        if self.block_at_start:
+            self.blocked.set()
+            self.release.wait(self.hold_timeout_s)  # bounded: a failing test cannot hang
+            if cancel.is_set():
+                return stop("cancelled", "cancelled during start-up")
         started = phase("load", f"building {cfg.model}")
         end("load", started, 1.25)
         m.load_s = 1.25 if self.fixed else 0.05

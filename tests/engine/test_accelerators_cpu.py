@@ -146,6 +146,33 @@ def test_cudagraph_compiles_the_regional_blocks_it_is_given():
     assert isinstance(pipe.unet.__dict__.get("forward"), GraphedForward)
 
 
+@pytest.mark.parametrize("name", ["compile", "cudagraph"])
+def test_compilers_share_the_apply_preamble(name, monkeypatch):
+    """Both compilers start apply() the same way (begin_apply): a state is made when none is
+    passed, channels_last reaches the UNet, and modules are prepared once per pipeline even
+    when prepare() already did it."""
+    from diffbench.engine.accelerators import compile as compile_mod
+    from diffbench.engine.accelerators.base import AcceleratorState
+
+    calls = []
+    real = compile_mod.prepare_modules
+    monkeypatch.setattr(compile_mod, "prepare_modules",
+                        lambda *a: calls.append(a[-1].modules_prepared) or real(*a))
+    cfg = RunConfig(model="tiny-sd15", compiler=name,
+                    compiler_config={"memory_format": "channels_last", "backend": "eager"})
+    plugin = accelerators.get(name)
+    pipe = TinyPipe()
+    plugin.apply(pipe, SD15, cfg, lambda e: None)  # no state given
+    conv = pipe.unet.conv_in.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and conv.ndim == 4
+    pipe, state = TinyPipe(), AcceleratorState()
+    # what prepare() does after its compile-cache step (which would set process env vars)
+    compile_mod.prepare_modules(pipe, SD15, plugin.options(cfg)[0], lambda e: None, state)
+    plugin.apply(pipe, SD15, cfg, lambda e: None, state)
+    assert calls == [False, False, True] and state.modules_prepared
+    assert len(state.graphs) == (1 if name == "cudagraph" else 0)
+
+
 def test_watcher_heartbeat_only_while_something_compiles(monkeypatch):
     """A compile with no counter movement for a while still emits progress (a 2-minute
     compile must not look like a hang), but a run that compiles nothing stays silent."""

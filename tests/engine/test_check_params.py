@@ -73,7 +73,10 @@ def test_accelerator_that_freezes_guidance_scale_is_caught(monkeypatch):
 
 
 def test_cli_passes_a_well_behaved_accelerator(monkeypatch, tmp_path, capsys):
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
 
     from diffbench.cli.main import main as cli_main
 

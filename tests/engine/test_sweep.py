@@ -189,7 +189,10 @@ def test_axes_and_toml_summary(tmp_path, history):
     outcomes = run_sweep(sweep, history, ScriptedRun(), attach_baseline=False)
     path = write_toml(str(tmp_path / "sweep.toml"),
                       to_toml_dict(sweep, outcomes, ["compiler"], ["height"]))
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
 
     data = tomllib.loads(open(path).read())
     assert data["sweep"]["id"] == sweep.sweep_id

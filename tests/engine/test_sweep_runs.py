@@ -97,7 +97,10 @@ def test_cli_sweep_table_toml_and_rerun(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "size=32x32" in captured.out and "it/s" in captured.out
     assert "[2/2] done" in captured.err
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
 
     data = tomllib.loads(out.read_text())
     assert [c["status"] for c in data["cells"]] == ["finished", "finished"]
@@ -167,6 +170,9 @@ def test_cli_sweep_writes_its_file_before_printing(tmp_path, monkeypatch):
     assert cli_main(["sweep", "--model", "tiny-sd15", "--steps", "2", "--warmups", "0",
                      "--device", "cpu", "--grid", "size=32", "--in-process",
                      "-o", str(out)]) == 141
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
 
     assert [c["status"] for c in tomllib.loads(out.read_text())["cells"]] == ["finished"]

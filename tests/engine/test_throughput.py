@@ -113,7 +113,10 @@ def test_tiny_sd15_fit_is_linear(monkeypatch):
 
 
 def test_cli_prints_fit_plot_and_writes_png_and_toml(monkeypatch, tmp_path, capsys):
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
 
     from diffbench.cli.main import main as cli_main
 

@@ -174,3 +174,73 @@ async def test_result_panels_say_they_show_the_previous_run_during_a_new_one(tmp
         assert not panels.has_class("previous")
         assert not app.query_one("#speed_panel").border_subtitle
         assert memory.border_subtitle == "run fake-0002"
+
+
+@pytest.mark.parametrize("phase", [None, "load"], ids=["importing", "loading"])
+async def test_quit_while_the_run_is_starting_exits_at_once(tmp_path, phase):
+    """The child is still importing / loading and hears no cancel until it is done: quit
+    does not wait for it (it used to wait QUIT_WAIT_S, 15 s); the child is stopped and
+    the run's thread still records the cancelled run."""
+    engine = FakeEngine(block_at_start=True)
+    history = MemoryHistory()
+    app = DiffbenchApp(engine=engine, history=history, export_dir=tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, engine.blocked.is_set)
+            app.current_phase = phase  # as the child's PhaseStarted("load") would set it
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen)  # still asked
+            started = time.monotonic()
+            await pilot.press("y")
+            await wait_until(pilot, lambda: app.return_code is not None, timeout_s=3)
+            assert time.monotonic() - started < app.QUIT_WAIT_S / 3
+            assert app.cancel_event is None or app.cancel_event.is_set()
+    finally:
+        engine.release.set()  # the "child" ends; a real one is killed by the quit
+    deadline = time.monotonic() + 5
+    while not history.list() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [r.status for r in history.list()] == ["cancelled"]
+
+
+async def test_sigterm_during_start_up_quits_and_records_the_run(tmp_path):
+    """SIGTERM to the dashboard while the run starts: the app quits as a second ctrl+q does
+    (run cancelled, child stopped, run recorded) instead of dying on the signal."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    script = f"""
+import asyncio, os, signal, sys
+sys.path.insert(0, {str(tests)!r})
+from fakes import FakeEngine, MemoryHistory, wait_until
+from diffbench.tui.app import DiffbenchApp
+
+async def main():
+    engine = FakeEngine(block_at_start=True)
+    history = MemoryHistory()
+    app = DiffbenchApp(engine=engine, history=history, export_dir={str(tmp_path)!r})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, engine.blocked.is_set)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await wait_until(pilot, lambda: app.return_code is not None, timeout_s=3)
+        print("QUIT", app.cancel_event is None or app.cancel_event.is_set(), flush=True)
+    engine.release.set()
+    for _ in range(100):
+        if history.list():
+            break
+        await asyncio.sleep(0.05)
+    print("RECORDED", [r.status for r in history.list()], flush=True)
+
+asyncio.run(main())
+"""
+    env = {**os.environ, "DIFFBENCH_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=tests.parent)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert "QUIT True" in proc.stdout and "RECORDED ['cancelled']" in proc.stdout

@@ -96,7 +96,7 @@ def main(args: argparse.Namespace) -> int:
         console.print(f"image B vs A: PSNR {format_metric('psnr_db', image['psnr_db'])}, "
                       f"SSIM {format_metric('ssim', image['ssim'])}")
     elif image:
-        console.print(f"image B vs A: not compared ({image['note']})")
+        console.print(f"image B vs A: not compared ({escape(image['note'])})")
     for run in (a, b):
         if run.status != "finished":
             console.print(f"[yellow]note: run {run.run_id} {run.status}: "

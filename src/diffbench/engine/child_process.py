@@ -109,7 +109,8 @@ def start_child(python: Optional[str] = None,
     """Start ``python -m diffbench.engine.worker`` now, before the run's config is final.
 
     The child imports torch and diffusers while it waits for its request, so checks the
-    caller does meanwhile (preflight, ~0.1-0.3 s) overlap the child's start. Pass the result
+    caller does meanwhile (preflight) overlap the child's start (the saving:
+    benchmarks/RESULTS.md, "Cold start"). Pass the result
     to :func:`run_in_child` as ``child`` to run a config in it, or call
     :meth:`StartedChild.discard` (or use it as a context manager) when there will be no run.
 

@@ -1,16 +1,16 @@
 """Import ahead: load the heavy libraries of a run before it starts, and fast.
 
-About 9 of the 10 s of a tiny CPU run from a cold process are imports (torch, diffusers,
-transformers and what they pull in). A process that runs one benchmark imports them before
+Most of a tiny CPU run from a cold process is imports (torch, diffusers, transformers and
+what they pull in; benchmarks/RESULTS.md, "Cold start"). A process that runs one benchmark
+imports them before
 the run's clock starts anyway; these helpers let it do so earlier (while it waits for its
 config: :func:`import_common`; once the config is known: :func:`import_for`) and without the
 garbage collector's full collections in between (:class:`FullGcHold`). The same modules are
 imported, all before the first timed phase. One effect reaches the timed phases: the
-imported objects are frozen, so a full collection during the run no longer walks them (a
-tiny-sd15 ``--compiler compile`` warmup on a 2-core CPU machine: 8 full collections taking
-0.53-0.56 s in all, against 3 taking 0.82-0.88 s without the freeze; an eager tiny run does
-none either way). Runs in a process that does not use this (``--in-process``) keep the
-collector's default behaviour.
+imported objects are frozen, so a full collection during the run no longer walks them: a
+compiled tiny run's warmup spends less time in full collections, an eager tiny run does none
+either way (benchmarks/RESULTS.md, "Cold start", second session). Runs in a process that
+does not use this (``--in-process``) keep the collector's default behaviour.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ class FullGcHold:
 
     Importing torch, diffusers and transformers leaves about half a million long-lived
     objects; CPython runs a full collection each time the oldest generation has grown by a
-    quarter, and each one walks every object made so far: about 1 s of a 9 s start on a
-    2-core CPU machine (the imports timed with default and raised thresholds, side by side).
+    quarter, and each one walks every object made so far (what that costs a cold start, with
+    default and raised thresholds side by side: benchmarks/RESULTS.md, "Cold start").
     Young collections go on, so short-lived garbage is freed as usual and the peak RSS stays
     the same. :meth:`release` restores the thresholds and moves everything imported into the
     permanent generation (``gc.freeze``): a full collection there finds next to nothing (about
-    150 objects after a tiny-sd15 import) yet would take 0.2-0.3 s. Collections during the run
+    150 objects after a tiny-sd15 import) yet would still walk everything. Collections during
+    the run
     then walk only the objects the run creates, and no deferred full collection of the
     imports can land in a timed phase.
     """

@@ -8,7 +8,9 @@
   seed, compiler none, no accelerator, finished) and fill ``Metrics.psnr_db`` / ``ssim`` /
   ``baseline_run_id``.
 
-numpy and scikit-image are imported lazily so importing this module stays cheap.
+numpy and scikit-image are imported lazily so importing this module stays cheap; scikit-image
+is optional (``pip install 'diffbench[quality]'``): without it a run gets a one-line notice
+instead of PSNR/SSIM.
 """
 
 from __future__ import annotations
@@ -147,7 +149,12 @@ def compare_images(a: Any, b: Any) -> tuple[float, float]:
 
     Raises:
         ValueError: the images differ in size or channel count.
+        ConfigError (a ValueError): scikit-image is not installed; one line, "PSNR/SSIM need
+            scikit-image: pip install 'diffbench[quality]'".
     """
+    from diffbench.engine import extras
+
+    extras.require("skimage")
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     x, y = _load(a), _load(b)

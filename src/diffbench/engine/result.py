@@ -1,4 +1,5 @@
-"""RunResult: what one run measured, per the measurement contract (docs/metrics.md).
+"""RunResult: what one run measured, per the measurement contract (README.md, "What the numbers
+mean"; each metric's unit and format: diffbench.engine.metrics).
 
 Units are in the names: seconds (``_s``), milliseconds (``_ms``), GiB (``_gib``).
 """

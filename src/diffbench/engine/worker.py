@@ -29,8 +29,8 @@ end of stdin cancels the run).
 ``DIFFBENCH_KEEP_IMAGE=0`` (set by ``diffbench run --no-history``): do not keep the image of
 a run without --output-image in the data folder (see :func:`keep_image`).
 
-Start-up (about 9 of the 10 s of a tiny run on a 2-core CPU machine are imports): while the
-request has not arrived yet the child imports torch and diffusers, which every run needs
+Start-up (most of a tiny run's wall time is imports; benchmarks/RESULTS.md, "Cold start"):
+while the request has not arrived yet the child imports torch and diffusers, which every run needs
 (a parent may start the child before its own checks are done); once the config is known it
 imports the pipeline's modules; full garbage collections are held off until then (see
 diffbench.engine.import_ahead). All of it happens before the run begins, so the imports stay out of
@@ -309,8 +309,8 @@ def attach_baseline(result: Any, history_path: Optional[str] = None) -> bool:
     cannot be read, or anything unexpected: the parent then does it as it always did, and
     reports a problem in its own words).
 
-    In the parent, the comparison's imports (scikit-image, scipy, numpy) took 1.4 s after the
-    run on a 2-core CPU machine; here most of them are loaded already (~0.05 s).
+    In the parent, the comparison's imports (scikit-image, scipy, numpy) come after the run;
+    here most of them are loaded already (both timed: benchmarks/RESULTS.md, "Cold start").
     """
     from diffbench.engine.baseline import attach, needs_baseline
 

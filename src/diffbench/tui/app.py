@@ -10,8 +10,10 @@ probes (the environment checks), history_actions, analysis_actions, palette.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
+import signal
 import threading
 from pathlib import Path
 from typing import Any, Optional
@@ -47,8 +49,8 @@ from diffbench.tui.widgets.view_tabs import ViewTabs
 class DashboardScreen(Screen):
     """The dashboard's screen. Textual restyles every widget of a screen when it is resumed;
     on the first resume, right after start-up, each widget has just been styled as it was
-    mounted, so that pass (about 0.07 s of CPU on a 2-core box, before the first paint) is
-    skipped. Later resumes (after a dialog closes) restyle as usual."""
+    mounted, so that pass (CPU before the first paint: benchmarks/RESULTS.md, "Dashboard
+    start-up") is skipped. Later resumes (after a dialog closes) restyle as usual."""
 
     _resumed_once = False
 
@@ -169,6 +171,10 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         # wherever Textual put the focus, then the focus would jump
         self.query_one("#model", Input).focus()
         self.call_after_refresh(self._after_first_paint)
+        try:  # SIGTERM quits as a second ctrl+q does: the run cancelled, its child stopped
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._quit_now)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, not main thread
+            pass
 
     def _after_first_paint(self) -> None:
         self.first_painted = True
@@ -183,9 +189,9 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         """Move the objects alive after start-up (modules, widgets, styles: ~70,000) out of
         the garbage collector's reach until the app ends. A full collection walks every
         tracked object: during a run at 1,000 step events/s one came every few seconds and
-        stalled key presses by 50-140 ms; with the start-up heap frozen it takes ~25 ms.
-        Not collected first (that would stall ~35 ms): only ~500 objects are garbage at
-        this point, and on_unmount unfreezes."""
+        stalled key presses; with the start-up heap frozen it is short (both timed:
+        benchmarks/RESULTS.md, "Responsiveness"). Not collected first (a stall of its own):
+        only ~500 objects are garbage at this point, and on_unmount unfreezes."""
         if not self._heap_frozen:
             gc.freeze()
             self._heap_frozen = True
@@ -305,6 +311,10 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         self.table().rebuild()
 
     def on_unmount(self) -> None:
+        try:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
         if self.cancel_event is not None:  # however the app ends, let the worker finish
             self.cancel_event.set()
         if self._heap_frozen:  # the app's objects become collectable again

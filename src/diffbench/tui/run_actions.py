@@ -128,7 +128,8 @@ class RunActions:
             line = f"Failed {name}: {message.reason or 'unknown error'}"
             self.live().end("failed", line)
             self.log_line("error", line)
-            self.notify(line, severity="error", title="Run failed", timeout=8)
+            # markup off: an install hint's "diffbench[lora]" is text, not a style tag
+            self.notify(line, severity="error", title="Run failed", timeout=8, markup=False)
         self._update_run_button()
         if self.quit_state == "cancelling":  # the cancelled run is in the history now
             self.exit()
@@ -138,8 +139,10 @@ class RunActions:
 
     async def action_quit(self) -> None:
         """Quit; during a run, ask first, then cancel it and wait (at most QUIT_WAIT_S) for
-        the cancelled run to be recorded. ctrl+q again (dialog up or cancelling) quits at
-        once: the run is lost, but its child process is still stopped (on_unmount)."""
+        the cancelled run to be recorded — except while the run is still starting (no phase
+        yet, load, accelerate), when its child is stopped and the app quits at once. ctrl+q
+        again (dialog up or cancelling) or SIGTERM quits at once: the run's child is still
+        stopped, and its thread records the run as it ends."""
         if self.running and self.quit_state is None:
             from diffbench.tui.screens.confirm import ConfirmScreen
 
@@ -156,6 +159,11 @@ class RunActions:
             self.quit_state = None
             return
         if not self.running:  # it ended while the dialog was up: it is recorded already
+            self._quit_now()
+            return
+        if self.current_phase in (None, "load", "accelerate"):
+            # Still starting: nothing measured to keep, and a child importing torch or
+            # loading the model hears a cancel only when done: stop it now, quit at once.
             self._quit_now()
             return
         self.quit_state = "cancelling"

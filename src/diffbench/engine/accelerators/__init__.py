@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from diffbench.engine.accelerators.base import (COMPILER, STACKED, Accelerator,
                                                 AcceleratorState)
-from diffbench.engine.accelerators.registry import (_REGISTRY, compilers, get, plugins,
+# _REGISTRY is re-exported: tests patch the table through this package.
+from diffbench.engine.accelerators.registry import (_REGISTRY, compilers, get, plugins,  # noqa: F401
                                                     register, stacked)
 from diffbench.engine.errors import AcceleratorUnavailableError
 

@@ -175,6 +175,23 @@ class CompileOptionsAccelerator(Accelerator):
             state.compile_cache = compile_cache.prepare(cfg, emit)
         prepare_modules(pipe, spec, opts, emit, state)
 
+    def begin_apply(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig",
+                    emit: "EventCallback", state: "AcceleratorState | None"
+                    ) -> "tuple[CompileOptions, AcceleratorState]":
+        """The start of every apply(): parse the options, make a state when the caller passed
+        none, apply channels_last / fused QKV (once per pipeline). Returns (options, state).
+
+        Raises:
+            ConfigError: a bad compiler_config value.
+            AcceleratorUnavailableError: fuse_qkv asked for but this diffusers cannot fuse.
+        """
+        from diffbench.engine.accelerators.base import AcceleratorState
+
+        opts = self.options(cfg)[0]
+        state = state if state is not None else AcceleratorState()
+        prepare_modules(pipe, spec, opts, emit, state)
+        return opts, state
+
 
 class TorchCompile(CompileOptionsAccelerator):
     """``--compiler compile``: torch.compile of the denoiser (and ControlNet) and the VAE
@@ -222,13 +239,9 @@ class TorchCompile(CompileOptionsAccelerator):
 
     def apply(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
               state: "AcceleratorState | None" = None) -> Any:
-        from diffbench.engine.accelerators.base import AcceleratorState
-
-        opts, _ = self.options(cfg)
         import torch
 
-        state = state if state is not None else AcceleratorState()
-        prepare_modules(pipe, spec, opts, emit, state)
+        opts, state = self.begin_apply(pipe, spec, cfg, emit, state)
         # Convolutions with 1x1 kernels as matmuls: a known win on diffusion UNets
         # (PyTorch's diffusion-fast recipe); harmless where inductor is not the backend.
         if opts.backend == "inductor":

@@ -335,12 +335,7 @@ class CudaGraph(CompileOptionsAccelerator):
 
     def apply(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
               state: "AcceleratorState | None" = None) -> Any:
-        from diffbench.engine.accelerators.base import AcceleratorState
-        from diffbench.engine.accelerators.compile import prepare_modules
-
-        opts, _ = self.options(cfg)
-        state = state if state is not None else AcceleratorState()
-        prepare_modules(pipe, spec, opts, emit, state)
+        opts, state = self.begin_apply(pipe, spec, cfg, emit, state)
         denoiser = spec.denoiser(pipe)
         if opts.regional:
             compile_regional(denoiser, opts.torch_kwargs(), opts.regional_blocks)

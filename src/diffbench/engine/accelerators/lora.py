@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from diffbench.engine import extras
 from diffbench.engine.accelerators.base import STACKED, Accelerator
 from diffbench.engine.errors import ConfigError
 
@@ -19,35 +20,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from diffbench.engine.events import EventCallback
     from diffbench.engine.families import DenoiserSpec
 
-#: The one-line error for a LoRA without peft installed.
-PEFT_MISSING = ("--lora needs the peft package (diffusers loads LoRA weights through it): "
-                "pip install peft")
-
 
 def peft_missing() -> bool:
     """True when peft cannot be imported (looks for the package without importing it)."""
-    import sys
-
-    if "peft" in sys.modules:
-        return sys.modules["peft"] is None
-    import importlib.util
-
-    return importlib.util.find_spec("peft") is None
+    return extras.missing("peft")
 
 
 def require_peft(import_it: bool = True) -> None:
-    """Raise a one-line ConfigError when peft (diffusers' LoRA backend) is not installed.
+    """Raise a one-line ConfigError ("LoRA needs peft: pip install 'diffbench[lora]'") when
+    peft (diffusers' LoRA backend) is not installed.
 
     ``import_it`` False only looks for the package (cheap: preflight), True imports it.
     """
     if not import_it:
         if peft_missing():
-            raise ConfigError(PEFT_MISSING)
+            raise ConfigError(extras.hint("peft"))
         return
-    try:
-        import peft  # noqa: F401
-    except ImportError:
-        raise ConfigError(PEFT_MISSING) from None
+    extras.require("peft")
 
 
 def load_lora(pipe: Any, path: str, adapter_name: "str | None" = None) -> None:
@@ -78,7 +67,7 @@ class LoRA(Accelerator):
 
     def available(self, device: str = "cuda") -> tuple[bool, str]:
         if peft_missing():
-            return False, "peft is not installed (pip install peft)"
+            return False, f"peft is not installed ({extras.EXTRAS['peft'].command()})"
         return True, ""
 
     def requested(self, cfg: "RunConfig") -> bool:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from diffbench.engine.events import EventCallback
     from diffbench.engine.families import DenoiserSpec
 
-#: OneDiff's benchmark default for nexfort (seed report; onediff benchmarks/text_to_image.py).
+#: OneDiff's benchmark default for nexfort (seed report; onediff/benchmarks/text_to_image.py).
 DEFAULT_NEXFORT_CONFIG = {"mode": "max-optimize:max-autotune:low-precision",
                           "memory_format": "channels_last"}
 

@@ -18,13 +18,14 @@ the same everywhere. Keys (all optional):
 - ``regional_blocks`` (list of class names; implies ``regional``): the module classes to
   compile instead of the model's declared repeated blocks (diffusers' ``_repeated_blocks``,
   ``["BasicTransformerBlock"]`` for UNet2DConditionModel). ``["BasicTransformerBlock",
-  "ResnetBlock2D"]`` also fuses the ResNet blocks' group norm, SiLU and residual adds: on the
-  H200 at 1024 a CUDA-graphed step fell from 37.6 to 33.3 ms of GPU time for a 39 s first call
-  (benchmarks/RESULTS.md). Use it with ``"dynamic": false``: each distinct input shape of a
+  "ResnetBlock2D"]`` also fuses the ResNet blocks' group norm, SiLU and residual adds: faster
+  CUDA-graphed steps for a longer first call (the H200 figures: benchmarks/RESULTS.md, "UNet
+  step alone"). Use it with ``"dynamic": false``: each distinct input shape of a
   class then compiles once, to static-shape kernels (by default Dynamo switches a block to
   dynamic shapes at its first recompile). ``null`` = unset.
 - ``compile_vae`` (bool; default true, false with ``regional``: a fast start should not wait
-  ~25 s for the VAE decoder's compile): also compile the VAE decoder.
+  for the VAE decoder's compile, whose cost is in benchmarks/RESULTS.md, "Targets"): also
+  compile the VAE decoder.
 - ``backend`` (str, default "inductor"): the torch.compile backend ("eager", "aot_eager" are
   useful to test the plumbing without code generation).
 

@@ -23,9 +23,10 @@ These are lossy: report the output error. They pay off under torch.compile, whic
   inductor settings for the whole process (its configs' ``set_inductor_config``, torchao's
   ``recommended_inductor_config_setter``: coordinate-descent tuning of every Triton kernel in
   all directions, float32 matmul precision "high"). Off by default: on the H200 the stalled
-  warmups of compile + fp8/int8 (cut off at their 82-189 s caps) sat in inductor's
+  warmups of compile + fp8/int8 (cut off at their time caps) sat in inductor's
   ``coordinate_descent_tuner.autotune``, and the reference notes record an SDXL UNet compile
-  with that tuning running past 8 minutes. diffbench then asks torchao not to touch inductor,
+  with that tuning running for many minutes (benchmarks/RESULTS.md, "UNet step alone").
+  diffbench then asks torchao not to touch inductor,
   sets the one harmless recommendation itself (fusing int8 matmuls with their scale), and puts
   back the tuning flags and the float32 precision should an older torchao set them anyway.
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from diffbench.engine import extras
 from diffbench.engine.accelerators import versions
 from diffbench.engine.accelerators.base import STACKED, Accelerator
 from diffbench.engine.config import QUANTIZE_MODES
@@ -68,8 +70,8 @@ def available(mode: str, device: str = "cuda") -> tuple[bool, str]:
     imports torch to read the compute capability)."""
     if mode == "none":
         return True, ""
-    if versions.dist_version("torchao") is None:
-        return False, "torchao is not installed (pip install torchao matching your torch)"
+    if versions.dist_version("torchao") is None or extras.missing("torchao"):
+        return False, f"torchao is not installed ({extras.EXTRAS['torchao'].command()})"
     if mode == "fp8dq":
         if not str(device).startswith("cuda"):
             return False, "float8 needs a CUDA GPU with compute capability >= 8.9"
@@ -279,8 +281,10 @@ def apply(pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallbac
     if settings["mode"] == "none":
         return pipe
     tuning = settings["coordinate_descent_tuning"]
+    import torch
+
+    extras.require("torchao", AcceleratorUnavailableError)
     try:
-        import torch
         from torchao.quantization import quantize_
         config = _torchao_config(settings["mode"], set_inductor_config=tuning)
     except ImportError as exc:

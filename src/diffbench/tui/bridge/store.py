@@ -103,16 +103,23 @@ def read_profile_file(path: Path) -> dict[str, Any]:
 
 
 def save_profile(cfg: RunConfig, path: Path) -> Path:
-    """Write ``cfg``'s non-default settings as a profile TOML (flat keys) to ``path``.
+    """Write ``cfg``'s non-default settings as a profile TOML (flat keys) to ``path``, in the
+    form ``diffbench run --profile PATH`` and the dashboard load again.
+
+    Only keys a profile may hold are written (diffbench.engine.catalog.profile_keys): not
+    ``profile``, the profile the form started from, whose settings are already in ``cfg``.
 
     Raises:
         OSError: the file cannot be written.
     """
     import tomli_w
 
+    from diffbench.engine import catalog
+
+    allowed = set(catalog.profile_keys())
     defaults = RunConfig().to_dict()
     data = {k: v for k, v in cfg.to_dict().items()
-            if v is not None and (v != defaults.get(k) or k == "model")}
+            if k in allowed and v is not None and (v != defaults.get(k) or k == "model")}
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(tomli_w.dumps(data).encode())

@@ -2,7 +2,8 @@
 
 Why: a Textual Select is six widgets (the current-value row with a label and two arrows, and
 the drop-down OptionList) plus their stylesheets; the four on the dashboard's first screen
-cost about 0.17 s of CPU before the first paint on a 2-core box, a sixth of the start-up.
+cost a sizeable share of the CPU before the first paint (benchmarks/RESULTS.md, "Dashboard
+start-up").
 :class:`LazySelect` is a real :class:`textual.widgets.Select` (same id, type, options, value
 checks and ``Select.Changed`` messages, so code and tests that query ``#compiler`` see no
 difference), but it composes a one-line :class:`SelectFace` that shows the same text instead

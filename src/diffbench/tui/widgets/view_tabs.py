@@ -1,8 +1,9 @@
 """The History/Log area: a tab strip over a ContentSwitcher, with a light strip at start-up.
 
 Why not TabbedContent: its tab strip (Tabs, a scroll container, two list containers, the Tab
-labels, the Underline) and the TabbedContent/TabPane wrappers cost about 0.07 s of CPU before
-the dashboard's first paint on a 2-core box. :class:`ViewTabs` draws the strip with one
+labels, the Underline) and the TabbedContent/TabPane wrappers cost CPU before the dashboard's
+first paint (benchmarks/RESULTS.md, "Dashboard start-up"). :class:`ViewTabs` draws the strip
+with one
 :class:`TabStripFace` (the same two lines: labels, then the bar under the active one) and swaps
 in a real :class:`textual.widgets.Tabs` when :meth:`ViewTabs.upgrade` runs (the app calls it
 right after the first paint), so focus, left/right and clicks then work as in TabbedContent.
