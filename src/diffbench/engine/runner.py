@@ -62,10 +62,10 @@ def preflight(cfg: RunConfig) -> Preflight:
     from diffbench.engine.environment import detect_device
     from diffbench.engine.models import resolve_source
     from diffbench.engine.input_image import check_readable
-    from diffbench.engine.models.loading import check_compatible
+    from diffbench.engine.models.loading import check_compatible, check_device_settings
 
     source = resolve_source(cfg.model)
-    check_compatible(cfg, source)
+    model_notices = check_compatible(cfg, source)
     for name in ("input_image", "control_image"):
         if getattr(cfg, name):
             check_readable(getattr(cfg, name), name)
@@ -73,10 +73,11 @@ def preflight(cfg: RunConfig) -> Preflight:
     if device.startswith("cuda") and detect_device("auto") != "cuda":
         raise ConfigError(f"device {cfg.device!r} asked for but no CUDA GPU is visible; "
                           "use --device cpu or auto")
+    check_device_settings(cfg, source.spec, device)
     # Order of the errors: the compiler that cannot run on this machine, then the settings
     # (a typo is fixed before installing anything), then what quantization needs.
     accelerators.check(cfg, device)
-    notices = list(accelerators.validate_all(cfg, stage="accelerate"))
+    notices = model_notices + list(accelerators.validate_all(cfg, stage="accelerate"))
     accelerators.check_stacked(cfg, device)
     if cfg.python is not None:
         _check_interpreter(cfg.python)
@@ -170,6 +171,10 @@ def call_kwargs(cfg: RunConfig, pipe: Any, device: str, height: int, width: int,
                                   num_images_per_prompt=cfg.batch, generator=generator)
     if cfg.negative_prompt:
         kwargs["negative_prompt"] = cfg.negative_prompt
+    from diffbench.engine import effective
+
+    # the family's own: T5 tokens, the model card's guidance, Kontext's size
+    kwargs.update(effective.call_settings(cfg, pipe, effective.family_of(pipe), height, width))
     if cfg.guidance_scale is not None:
         kwargs["guidance_scale"] = float(cfg.guidance_scale)
     if cfg.task == "t2i":
@@ -226,8 +231,8 @@ def prepare(cfg: RunConfig, on_event: Optional[EventCallback] = None,
     from diffbench.engine.models.loading import pipeline_class, resolve_dtype
 
     device = pre.device
-    dtype = resolve_dtype(cfg.dtype, device)
     spec = pre.source.spec
+    dtype = resolve_dtype(cfg.dtype, device, spec)
     state = accelerators.AcceleratorState()
     pipeline_class(cfg, pre.source)  # import diffusers before the clock: load_s is the build
     t0 = time.perf_counter()
@@ -345,6 +350,7 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         metrics.accelerate_s = prepared.accelerate_s
         result.config.update(height=prepared.height, width=prepared.width,
                              device=prepared.device, dtype=str(prepared.dtype).split(".")[-1])
+        _record_effective(cfg, prepared, result)
         phase[0] = "warmup" if cfg.warmups else "measure"  # --warmups 0: no warmup phase
         _check_cancel(cancel)
         images = _warmup_and_measure(cfg, prepared, emit, cancel, metrics, phase)
@@ -438,13 +444,17 @@ def _warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
     measure.reset_peak_memory(device)
     mark = watcher.mark() if watcher is not None else None
     timer = measure.StepTimer(device, _step_emitter(emit, "measured", 0, cfg), cancel)
+    from diffbench.engine.phase_memory import PhasePeaks
+
+    phases = PhasePeaks(pipe, device)  # text encoders / denoiser / VAE peaks (CUDA)
     with torch.inference_mode():
         measure.synchronize(device)
         t1 = time.perf_counter()
         timer.start()
-        output = pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
-                                    prepared.image, prepared.control_image,
-                                    callback_on_step_end=timer))
+        with phases:
+            output = pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
+                                        prepared.image, prepared.control_image,
+                                        callback_on_step_end=phases.wrap(timer)))
         measure.synchronize(device)
         metrics.inference_s = time.perf_counter() - t1
     metrics.steps_run = timer.steps
@@ -454,7 +464,10 @@ def _warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
                         if metrics.step_ms and sum(metrics.step_ms) > 0 else None)
     for key, value in measure.step_stats(metrics.step_ms).items():
         setattr(metrics, key, value)
-    metrics.peak_allocated_gib, metrics.peak_reserved_gib = measure.cuda_peak_gib(device)
+    metrics.peak_allocated_gib, metrics.peak_reserved_gib = \
+        phases.overall_gib() if phases.active else measure.cuda_peak_gib(device)
+    for key, value in phases.metrics().items():
+        setattr(metrics, key, value)
     metrics.peak_rss_gib = measure.peak_rss_gib()
     metrics.nvml_used_gib = measure.nvml_used_gib(device)
     if watcher is not None and mark is not None:
@@ -462,6 +475,19 @@ def _warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
         metrics.graph_breaks = watcher.graph_breaks()
     emit(ev.PhaseFinished("measure", metrics.inference_s))
     return list(output.images)
+
+
+def _record_effective(cfg: RunConfig, prepared: Prepared, result: RunResult) -> None:
+    """Put what the call runs with in the record: the T5 budget and scheduler the model kept
+    (config), guidance used, denoiser rows and FLOPs per step (metrics); see
+    diffbench.engine.effective."""
+    from diffbench.engine import effective
+
+    spec = effective.family_of(prepared.pipe)
+    result.config.update(effective.resolved_config(cfg, prepared.pipe, spec))
+    for key, value in effective.effective_metrics(cfg, prepared.pipe, spec, prepared.height,
+                                                  prepared.width).items():
+        setattr(result.metrics, key, value)
 
 
 def _compile_watcher(cfg: RunConfig, emit: EventCallback) -> Any:
