@@ -129,3 +129,25 @@ def test_memory_options_are_compared_with_the_plain_eager_run():
     base = eager_config(cfg)
     assert (base.text_encoder_quant, base.cpu_offload) == ("none", False)
     assert is_eager(base.to_dict())
+
+
+def test_steps_to_run_follow_each_pipelines_img2img_rule():
+    from diffbench.engine import families
+
+    flux, sdxl = families.get("flux"), families.get("sdxl")
+    i2i = dict(task="i2i", input_image=__file__)
+    # UNet pipelines: int(steps * strength); FLUX/SD3: steps - int(steps - steps * strength)
+    assert effective.steps_to_run(RunConfig(steps=4, **i2i), sdxl) == 3
+    assert effective.steps_to_run(RunConfig(steps=4, **i2i), flux) == 4
+    assert effective.steps_to_run(RunConfig(steps=4, strength=0.75, **i2i), flux) == 3
+    assert effective.steps_to_run(RunConfig(steps=28), flux) == 28
+
+
+def test_live_progress_total_is_the_steps_the_call_runs(input_png):
+    from diffbench.engine.runner import run
+
+    events = []
+    result = run(RunConfig(model="tiny-flux", steps=4, height=32, width=32, warmups=0,
+                           input_image=input_png), on_event=events.append)
+    totals = {e.total for e in events if type(e).__name__ == "StepFinished"}
+    assert result.metrics.steps_run == 4 and totals == {4}  # not int(4 * 0.8) = 3

@@ -94,6 +94,19 @@ def call_settings(cfg: Any, pipe: Any, spec: Any, height: int, width: int) -> di
     return kwargs
 
 
+def steps_to_run(cfg: Any, spec: Any) -> int:
+    """Denoising steps the call runs: ``cfg.steps``, except img2img: int(steps x strength) for
+    the UNet pipelines, steps - int(steps - steps x strength) for the flow-matching ones
+    (FluxImg2ImgPipeline / StableDiffusion3Img2ImgPipeline ``get_timesteps``: 4 steps at
+    strength 0.8, where a UNet pipeline runs 3). At least 1."""
+    steps = int(cfg.steps)
+    if cfg.task != "i2i":
+        return steps
+    if spec is not None and spec.flow_matching:
+        return max(1, steps - int(max(steps - min(steps * cfg.strength, steps), 0)))
+    return max(1, int(steps * cfg.strength))
+
+
 def denoiser_rows(cfg: Any, spec: Any, guidance: Optional[float]) -> int:
     """Latent rows the denoiser runs per denoising step, over all its calls: batch x CFG
     copies when guidance > 1 (diffusers' ``do_classifier_free_guidance``); a guidance-input
