@@ -30,16 +30,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def is_eager(config: dict) -> bool:
     """True when ``config`` (a RunResult.config dict) runs the eager pipeline: compiler
-    none, no quantization, no DeepCache step caching."""
+    none, no quantization (of the denoiser or the T5 text encoder), no DeepCache step
+    caching, no model CPU offload (older records lack the last two: eager)."""
     return (config.get("compiler", "none") == "none"
             and config.get("quantize", "none") in ("none", None)
-            and not config.get("deepcache", False))
+            and not config.get("deepcache", False)
+            and config.get("text_encoder_quant", "none") in ("none", None)
+            and not config.get("cpu_offload", False))
 
 
 def eager_config(cfg: Any) -> Any:
-    """``cfg`` (a RunConfig) with every accelerator off — compiler none, no quantization, no
-    DeepCache — so that :func:`is_eager` holds: the baseline's config of an accelerated run."""
-    return cfg.replace(compiler="none", quantize="none", deepcache=False)
+    """``cfg`` (a RunConfig) with every accelerator and memory option off — compiler none,
+    no quantization, no DeepCache, no T5 quantization, no CPU offload — so that
+    :func:`is_eager` holds: the baseline's config of an accelerated run."""
+    return cfg.replace(compiler="none", quantize="none", deepcache=False,
+                       text_encoder_quant="none", cpu_offload=False)
 
 
 def same_settings(config: dict, other: dict) -> bool:

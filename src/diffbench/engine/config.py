@@ -21,7 +21,7 @@ from diffbench.engine import catalog
 from diffbench.engine.catalog.settings import (  # noqa: F401  (re-exported: the old home)
     BUILTIN_MODELS, COMPILERS, DEFAULT_MODEL, DEFAULT_PROMPT, DEVICES, DTYPES, MAX_BATCH,
     MAX_SIZE, MAX_STEPS, MAX_TIMEOUT_S, MAX_WARMUPS, QUANTIZE_MODES, RESERVED_CALL_KWARGS,
-    SCHEDULERS, TASKS)
+    SCHEDULERS, TASKS, TEXT_ENCODER_QUANTS)
 from diffbench.engine.errors import ConfigError
 
 #: Settings whose value is a dict (a JSON object string is parsed).
@@ -113,10 +113,27 @@ Raises:
 
 
 def infer_task(model: str, input_image: Optional[str]) -> str:
-    """Guess the task: pix2pix models -> "pix2pix"; an input image -> "i2i"; else "t2i"."""
+    """Guess the task: pix2pix models -> "pix2pix"; an input image -> "i2i", or "pix2pix"
+    for a model whose family only edits (FLUX.1 Kontext: its pipeline classes, read without
+    loading, have no img2img); else "t2i"."""
     if "pix2pix" in str(model).lower():
         return "pix2pix"
-    return "i2i" if input_image else "t2i"
+    if not input_image:
+        return "t2i"
+    return "pix2pix" if _edits_instead_of_i2i(model) else "i2i"
+
+
+def _edits_instead_of_i2i(model: str) -> bool:
+    """True when ``model`` resolves (cheaply: a built-in or a folder's model_index.json) to a
+    family with an edit pipeline and no img2img one; False when it does not resolve."""
+    from diffbench.engine.errors import DiffbenchError
+    from diffbench.engine.models.sources import resolve_source
+
+    try:
+        pipelines = resolve_source(model).spec.pipelines
+    except DiffbenchError:
+        return False  # preflight reports the model
+    return "pix2pix" in pipelines and "i2i" not in pipelines
 
 
 def _check_readable_file(name: str, path: str) -> None:

@@ -40,9 +40,10 @@ class StepFinished:
     """A denoising step ended.
 
     ``call`` is "warmup" or "measured"; ``index`` is 1-based, ``total`` the steps this call
-    will run (img2img: int(steps * strength)). ``step_ms`` is host wall time since the previous
-    step end (or the call start) — a live estimate; the measured figures in RunResult come from
-    CUDA events on GPU. ``warmup_index`` is 1-based for warmup calls, 0 for the measured call.
+    will run (img2img: fewer, per family: diffbench.engine.effective.steps_to_run).
+    ``step_ms`` is host wall time since the previous step end (or the call start) — a live
+    estimate; the measured figures in RunResult come from CUDA events on GPU.
+    ``warmup_index`` is 1-based for warmup calls, 0 for the measured call.
     """
 
     call: str

@@ -64,6 +64,16 @@ class Metric:
     get: Optional[Callable[[Any], Any]] = None
 
 
+def achieved_tflops(metrics: Any) -> Optional[float]:
+    """Denoising compute rate in TFLOP/s: tflop_per_step x it_per_s (``metrics``: a Metrics);
+    divide by the GPU's dense peak for the fraction of the FLOP floor. None when either is
+    missing."""
+    per_step = getattr(metrics, "tflop_per_step", None)
+    if per_step is None or metrics.it_per_s is None:
+        return None
+    return per_step * metrics.it_per_s
+
+
 def peak_gib(metrics: Any) -> Optional[float]:
     """Peak memory of the measured call in GiB: torch max allocated on GPU, process peak RSS
     on CPU (``metrics``: a Metrics). None when neither was measured."""
@@ -103,6 +113,15 @@ CATALOG: list[Metric] = [
            better="lower", words=_MEMORY, panel="memory", when="set"),
     Metric("peak_gib", "Peak memory", "peak", "GiB", ".2f", better="lower", words=_MEMORY,
            column="peak GiB", get=peak_gib),
+    Metric("text_encoder_peak_gib", "Max used CUDA memory: text encoders", "text enc peak",
+           "GiB", ".2f", better="lower", words=_MEMORY, panel="memory", when="set",
+           summary="Max used CUDA memory: text encoders / denoiser / VAE"),
+    Metric("denoiser_peak_gib", "Max used CUDA memory: denoiser", "denoiser peak", "GiB",
+           ".2f", better="lower", words=_MEMORY, panel="memory", when="set",
+           summary="Max used CUDA memory: text encoders / denoiser / VAE"),
+    Metric("vae_peak_gib", "Max used CUDA memory: VAE", "VAE peak", "GiB", ".2f",
+           better="lower", words=_MEMORY, panel="memory", when="set",
+           summary="Max used CUDA memory: text encoders / denoiser / VAE"),
     Metric("step_ms_p50", "Step time p50", "step p50", "ms", ".1f", better="lower",
            column="p50 ms", panel="speed", summary="Step time p50 / p90 / max", compare=True),
     Metric("step_ms_p90", "Step time p90", "step p90", "ms", ".1f", better="lower",
@@ -113,6 +132,16 @@ CATALOG: list[Metric] = [
            better="lower"),
     Metric("steps_run", "Steps run", "steps run", spec="d", summary="Steps run",
            compare=True),
+    Metric("denoiser_batch", "Denoiser rows per step (CFG copies x batch)", "denoiser rows",
+           spec="d", when="set", summary="Denoiser batch / guidance"),
+    Metric("guidance_used", "Guidance scale used", "guidance", spec="g", when="set",
+           summary="Denoiser batch / guidance"),
+    # 3 significant digits: 74.4 TFLOP for FLUX.1-dev, 0.000235 for tiny-flux
+    Metric("tflop_per_step", "FLOPs per denoising step", "TFLOP/step", "TFLOP", ".3g",
+           panel="speed", when="set", summary="FLOPs per step / rate"),
+    Metric("achieved_tflops", "Denoising compute rate (FLOPs per step x it/s)", "TFLOP/s",
+           "TFLOP/s", ".3g", better="higher", panel="speed", when="set",
+           summary="FLOPs per step / rate", get=achieved_tflops),
     Metric("recompiles", "Recompiles in measured call", "recompiles", spec="d",
            better="lower", words=_MEMORY, panel="warmup", when="set",
            summary="Recompiles in measured call", compare=True),

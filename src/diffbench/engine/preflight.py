@@ -45,10 +45,10 @@ def preflight(cfg: RunConfig) -> Preflight:
     from diffbench.engine.environment import detect_device
     from diffbench.engine.models import resolve_source
     from diffbench.engine.input_image import check_readable
-    from diffbench.engine.models.loading import check_compatible
+    from diffbench.engine.models.loading import check_compatible, check_device_settings
 
     source = resolve_source(cfg.model)
-    check_compatible(cfg, source)
+    model_notices = check_compatible(cfg, source)
     for name in ("input_image", "control_image"):
         if getattr(cfg, name):
             check_readable(getattr(cfg, name), name)
@@ -56,10 +56,11 @@ def preflight(cfg: RunConfig) -> Preflight:
     if device.startswith("cuda") and detect_device("auto") != "cuda":
         raise ConfigError(f"device {cfg.device!r} asked for but no CUDA GPU is visible; "
                           "use --device cpu or auto")
+    check_device_settings(cfg, source.spec, device)
     # Order of the errors: the compiler that cannot run on this machine, then the settings
     # (a typo is fixed before installing anything), then what quantization needs.
     accelerators.check(cfg, device)
-    notices = list(accelerators.validate_all(cfg, stage="accelerate"))
+    notices = model_notices + list(accelerators.validate_all(cfg, stage="accelerate"))
     accelerators.check_stacked(cfg, device)
     if cfg.python is not None:
         _check_interpreter(cfg.python)

@@ -49,9 +49,11 @@ def call_kwargs(cfg: RunConfig, pipe: Any, device: str, height: int, width: int,
     t2i passes height/width; i2i passes ``image`` and ``strength``; pix2pix passes ``image``.
     With ``cfg.controlnet`` the control image (``control_image``: :func:`prepare` makes it,
     :meth:`Prepared.call_kwargs` passes it) goes in as diffusers' ControlNet pipelines expect
-    it: ``image`` for text-to-image, ``control_image`` for img2img. guidance_scale only when set (else the
-    pipeline's default). ``cfg.extra_call_kwargs`` (e.g. controlnet_conditioning_scale) and
-    then ``overrides`` are applied last.
+    it: ``image`` for text-to-image, ``control_image`` for img2img. guidance_scale only when
+    set (else the pipeline's default). The diffusion transformers add what their family
+    needs (diffbench.engine.effective.call_settings: the T5 token budget, the model card's
+    guidance, the run's height/width for img2img and Kontext's edit). ``cfg.extra_call_kwargs``
+    (e.g. controlnet_conditioning_scale) and then ``overrides`` are applied last.
     """
     import torch
 
@@ -60,6 +62,10 @@ def call_kwargs(cfg: RunConfig, pipe: Any, device: str, height: int, width: int,
                                   num_images_per_prompt=cfg.batch, generator=generator)
     if cfg.negative_prompt:
         kwargs["negative_prompt"] = cfg.negative_prompt
+    from diffbench.engine import effective
+
+    # the family's own: T5 tokens, the model card's guidance, the run's size (FLUX, SD3)
+    kwargs.update(effective.call_settings(cfg, pipe, effective.family_of(pipe), height, width))
     if cfg.guidance_scale is not None:
         kwargs["guidance_scale"] = float(cfg.guidance_scale)
     if cfg.task == "t2i":
@@ -116,8 +122,8 @@ def prepare(cfg: RunConfig, on_event: Optional[EventCallback] = None,
     from diffbench.engine.models.loading import pipeline_class, resolve_dtype
 
     device = pre.device
-    dtype = resolve_dtype(cfg.dtype, device)
     spec = pre.source.spec
+    dtype = resolve_dtype(cfg.dtype, device, spec)
     state = accelerators.AcceleratorState()
     pipeline_class(cfg, pre.source)  # import diffusers before the clock: load_s is the build
     t0 = time.perf_counter()

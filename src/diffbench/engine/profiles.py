@@ -126,7 +126,8 @@ def list_profiles() -> list[Profile]:
 
 
 def build_config(profile: Optional[str] = None, overrides: Optional[dict] = None) -> RunConfig:
-    """RunConfig from a profile (optional) with ``overrides`` (only keys the user gave) on top.
+    """RunConfig from a profile (optional) with ``overrides`` (only keys the user gave) on top;
+    steps neither gives default to the model card's (:func:`model_steps`), else the catalog's.
 
     Raises:
         ConfigError: a bad profile or an invalid merged setting.
@@ -139,4 +140,21 @@ def build_config(profile: Optional[str] = None, overrides: Optional[dict] = None
     settings.update(overrides or {})
     if "input_image" in (overrides or {}) and "task" not in (overrides or {}):
         settings.pop("task", None)  # a new input image re-infers the task (t2i -> i2i)
+    if "steps" not in settings:
+        steps = model_steps(settings.get("model", catalog.BY_NAME["model"].default))
+        if steps is not None:
+            settings["steps"] = steps
     return RunConfig.from_dict(settings)
+
+
+def model_steps(model: str) -> Optional[int]:
+    """The model card's denoising steps for ``model`` (FLUX.1-dev 28, schnell 4, SD3.5 large
+    28, medium 40; from its family and denoiser config, without loading), or None: the
+    catalog's default applies (UNet families, models that do not resolve)."""
+    from diffbench.engine.errors import DiffbenchError
+    from diffbench.engine.models.sources import resolve_source
+
+    try:
+        return resolve_source(model).recommended().get("steps")
+    except DiffbenchError:
+        return None  # preflight reports the model

@@ -39,6 +39,16 @@ class Metrics:
     - image_flag: None when the image looks sane, else "nan" | "black" | "constant".
     - psnr_db / ssim: similarity of the image to the baseline run's (same model, settings and
       seed, compiler none, no accelerator) named by baseline_run_id; None without a baseline.
+    - guidance_used: the guidance scale the call ran with (the setting, else the model card's
+      or the pipeline's default); None when the model takes none (FLUX-schnell).
+    - denoiser_batch: latent rows the denoiser runs per denoising step over all its calls
+      (batch x 2 with CFG, x 3 for instruct-pix2pix; FLUX-dev: batch, guidance is an input).
+    - tflop_per_step: TFLOP of one denoising step on denoiser_batch rows (the family's
+      formula, as torch.utils.flop_counter counts: 2 per multiply-add).
+    - text_encoder_peak_gib / denoiser_peak_gib / vae_peak_gib: torch max allocated CUDA
+      memory (GiB) in each part of the measured call: prompt encoding (up to the last text
+      encoder's output), denoising (to the last step's end, image latents included), VAE
+      decode (to the call's end). GPU runs only.
     """
 
     load_s: Optional[float] = None
@@ -65,6 +75,12 @@ class Metrics:
     psnr_db: Optional[float] = None
     ssim: Optional[float] = None
     baseline_run_id: Optional[str] = None
+    guidance_used: Optional[float] = None
+    denoiser_batch: Optional[int] = None
+    tflop_per_step: Optional[float] = None
+    text_encoder_peak_gib: Optional[float] = None
+    denoiser_peak_gib: Optional[float] = None
+    vae_peak_gib: Optional[float] = None
 
 
 @dataclass

@@ -81,6 +81,19 @@ class _Deadline:
         return self.expired.is_set() or (self.cancel is not None and self.cancel.is_set())
 
 
+def _record_effective(cfg: RunConfig, prepared: Any, result: RunResult) -> None:
+    """Put what the call runs with in the record: the T5 budget and scheduler the model kept
+    (config), guidance used, denoiser rows and FLOPs per step (metrics); see
+    diffbench.engine.effective."""
+    from diffbench.engine import effective
+
+    spec = effective.family_of(prepared.pipe)
+    result.config.update(effective.resolved_config(cfg, prepared.pipe, spec))
+    for key, value in effective.effective_metrics(cfg, prepared.pipe, spec, prepared.height,
+                                                  prepared.width).items():
+        setattr(result.metrics, key, value)
+
+
 def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         cancel: Optional[threading.Event] = None,
         timeout_s: Optional[float] = None) -> RunResult:
@@ -121,6 +134,7 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         metrics.accelerate_s = prepared.accelerate_s
         result.config.update(height=prepared.height, width=prepared.width,
                              device=prepared.device, dtype=str(prepared.dtype).split(".")[-1])
+        _record_effective(cfg, prepared, result)
         phase[0] = "warmup" if cfg.warmups else "measure"  # --warmups 0: no warmup phase
         check_cancel(cancel)
         images = warmup_and_measure(cfg, prepared, emit, cancel, metrics, phase)

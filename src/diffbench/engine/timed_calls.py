@@ -39,8 +39,8 @@ def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
         with torch.inference_mode():
             for index in range(1, cfg.warmups + 1):
                 check_cancel(cancel)
-                timer = measure.StepTimer(device, _step_emitter(emit, "warmup", index, cfg),
-                                          cancel)
+                emitter = _step_emitter(emit, "warmup", index, cfg, prepared.spec)
+                timer = measure.StepTimer(device, emitter, cancel)
                 timer.start()
                 pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
                                    prepared.image, prepared.control_image,
@@ -71,14 +71,19 @@ def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
     emit(ev.PhaseStarted("measure", detail=f"{cfg.steps} steps"))
     measure.reset_peak_memory(device)
     mark = watcher.mark() if watcher is not None else None
-    timer = measure.StepTimer(device, _step_emitter(emit, "measured", 0, cfg), cancel)
+    timer = measure.StepTimer(device, _step_emitter(emit, "measured", 0, cfg, prepared.spec),
+                              cancel)
+    from diffbench.engine.phase_memory import PhasePeaks
+
+    phases = PhasePeaks(pipe, device)  # text encoders / denoiser / VAE peaks (CUDA)
     with torch.inference_mode():
         measure.synchronize(device)
         t1 = time.perf_counter()
         timer.start()
-        output = pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
-                                    prepared.image, prepared.control_image,
-                                    callback_on_step_end=timer))
+        with phases:
+            output = pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
+                                        prepared.image, prepared.control_image,
+                                        callback_on_step_end=phases.wrap(timer)))
         measure.synchronize(device)
         metrics.inference_s = time.perf_counter() - t1
     metrics.steps_run = timer.steps
@@ -88,7 +93,10 @@ def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
                         if metrics.step_ms and sum(metrics.step_ms) > 0 else None)
     for key, value in measure.step_stats(metrics.step_ms).items():
         setattr(metrics, key, value)
-    metrics.peak_allocated_gib, metrics.peak_reserved_gib = measure.cuda_peak_gib(device)
+    metrics.peak_allocated_gib, metrics.peak_reserved_gib = \
+        phases.overall_gib() if phases.active else measure.cuda_peak_gib(device)
+    for key, value in phases.metrics().items():
+        setattr(metrics, key, value)
     metrics.peak_rss_gib = measure.peak_rss_gib()
     metrics.nvml_used_gib = measure.nvml_used_gib(device)
     if watcher is not None and mark is not None:
@@ -108,11 +116,13 @@ def _compile_watcher(cfg: RunConfig, emit: EventCallback) -> Any:
     return CompileWatcher(emit).start()
 
 
-def _step_emitter(emit: EventCallback, call: str, warmup_index: int,
-                  cfg: RunConfig) -> Callable[[int, float], None]:
-    # Expected total: diffusers runs int(steps * strength) steps for img2img; the observed
-    # count is what RunResult reports.
-    total = max(1, int(cfg.steps * cfg.strength)) if cfg.task == "i2i" else cfg.steps
+def _step_emitter(emit: EventCallback, call: str, warmup_index: int, cfg: RunConfig,
+                  spec: Any = None) -> Callable[[int, float], None]:
+    # Expected total (img2img runs fewer steps, counted per family); the observed count is
+    # what RunResult reports.
+    from diffbench.engine.effective import steps_to_run
+
+    total = steps_to_run(cfg, spec)
 
     def on_step(index: int, step_ms: float) -> None:
         emit(ev.StepFinished(call, index, max(total, index), round(step_ms, 3), warmup_index))

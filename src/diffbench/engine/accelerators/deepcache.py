@@ -41,7 +41,17 @@ HOOK_NAME = "diffbench_step_cache"
 
 
 def validate(cfg: "RunConfig") -> list[str]:
-    """Check the step-caching settings that need no model. Raises ConfigError."""
+    """Check the step-caching settings (and that the model is a UNet). Raises ConfigError."""
+    from diffbench.engine.errors import DiffbenchError
+    from diffbench.engine.models.sources import resolve_source
+
+    try:
+        spec = resolve_source(cfg.model).spec
+    except DiffbenchError:
+        spec = None  # preflight reports the model
+    if spec is not None and spec.denoiser_attr != "unet":
+        raise ConfigError(f"deepcache works on UNets; for transformers ({spec.label}) use "
+                          "--cache (diffusers' transformer step caches)", field="deepcache")
     if cfg.cache_block_id != 0:
         raise ConfigError(f"cache_block_id {cfg.cache_block_id} is not supported: diffbench "
                           f"caches at block granularity (cache_block_id 0); choose the depth "

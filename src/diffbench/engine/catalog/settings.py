@@ -23,8 +23,10 @@ DEFAULT_PROMPT = "best quality, realistic, unreal engine, 4K,a cat sitting on hu
 #: The embedded default model: runs on CPU, offline, in seconds.
 DEFAULT_MODEL = "tiny-sd15"
 #: Built-in model names offered as suggestions (any hub id or local folder may be typed).
-BUILTIN_MODELS = ("tiny-sd15", "tiny-sdxl", "tiny-pix2pix", "synthetic-sd15", "synthetic-sdxl",
-                  "synthetic-pix2pix")
+BUILTIN_MODELS = ("tiny-sd15", "tiny-sdxl", "tiny-pix2pix", "tiny-flux", "tiny-flux-kontext",
+                  "tiny-sd3", "synthetic-sd15", "synthetic-sdxl", "synthetic-pix2pix",
+                  "synthetic-flux-dev", "synthetic-flux-schnell", "synthetic-sd35-large",
+                  "synthetic-sd35-medium")
 
 TASKS = ("t2i", "i2i", "pix2pix")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -33,14 +35,20 @@ DEVICES = ("auto", "cpu", "cuda")
 COMPILERS = ("none", "compile", "compile-max-autotune", "cudagraph", "nexfort", "oneflow")
 #: Quantization recipes (torchao): int8 weight-only, int8 dynamic, float8 dynamic.
 QUANTIZE_MODES = ("none", "int8wo", "int8dq", "fp8dq")
-#: Scheduler class names in diffusers that drive SD 1.5 / SDXL / pix2pix UNets.
+#: T5 text-encoder quantization (torchao weight-only): FLUX's and SD3's largest text encoder.
+TEXT_ENCODER_QUANTS = ("none", "int8", "fp8")
+#: Longest T5 prompt the FLUX and SD3 pipelines take (tokens).
+MAX_SEQUENCE_LENGTH = 512
+#: Flow-matching schedulers (FLUX, SD3); the others drive SD 1.5 / SDXL / pix2pix UNets.
+FLOW_MATCH_SCHEDULERS = ("FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler")
+#: Scheduler class names in diffusers that drive the UNets, then the flow-matching ones.
 SCHEDULERS = (
     "DDIMScheduler", "DDPMScheduler", "DEISMultistepScheduler", "DPMSolverMultistepScheduler",
     "DPMSolverSinglestepScheduler", "DPMSolverSDEScheduler", "EulerAncestralDiscreteScheduler",
     "EulerDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
     "KDPM2DiscreteScheduler", "LCMScheduler", "LMSDiscreteScheduler", "PNDMScheduler",
     "TCDScheduler", "UniPCMultistepScheduler",
-)
+) + FLOW_MATCH_SCHEDULERS
 
 #: Pipeline-call keywords diffbench sets itself -> the flag to use instead. Passing them in
 #: extra_call_kwargs would silently override the settings the result reports.
@@ -54,6 +62,7 @@ RESERVED_CALL_KWARGS = {
     "callback_on_step_end_tensor_inputs": "none (diffbench times the denoising steps "
                                           "through callback_on_step_end)",
     "output_type": "none (diffbench needs PIL images to save and check)",
+    "max_sequence_length": "--max-sequence-length",
 }
 
 #: Largest height/width accepted (pixels); beyond this a UNet run is not a benchmark.
@@ -149,21 +158,24 @@ def _s(name: str, kind: type, default: Any, help: str, widget: Widget,
 W = Widget
 SETTINGS: tuple[Setting, ...] = (
     _s("model", str, DEFAULT_MODEL, "built-in name (tiny-sd15, tiny-sdxl, tiny-pix2pix, "
-       "synthetic-*), local diffusers folder, or a hub id in the local HF cache",
+       "tiny-flux, tiny-flux-kontext, tiny-sd3, synthetic-*), local diffusers folder, or a "
+       "hub id in the local HF cache",
        W("text", "main", 20, "Model", "name, hub id or folder"), check=_model),
     _s("variant", str, None, "weights variant, e.g. fp16",
        W("text", "more", 130, "Variant", "e.g. fp16"), optional=True),
     _s("custom_pipeline", str, None, "diffusers custom pipeline (needs --trust-remote-code)",
        W("text", "more", 170, "Pipeline", "custom pipeline (trust code)"), optional=True),
     _s("scheduler", str, "EulerAncestralDiscreteScheduler", "scheduler class name, or 'none' "
-       "to keep the model's (default EulerAncestralDiscreteScheduler)",
+       "to keep the model's (default EulerAncestralDiscreteScheduler; FLUX and SD3 keep their "
+       "flow-matching one)",
        W("select", "more", 20, "Scheduler", options=_SELECT_SCHEDULERS), check=_scheduler),
     _s("lora", str, None, "local LoRA .safetensors file or folder",
        W("text", "more", 120, "LoRA", "path or hub id"), optional=True),
     _s("controlnet", str, None, "ControlNet: 'random' (built from the model's UNet config, "
        "random weights), a local ControlNet folder, or a hub id in the local HF cache",
        W("text", "more", 150, "ControlNet", "random, folder or hub id"), optional=True),
-    _s("steps", int, 30, "denoising steps (num_inference_steps; default 30)",
+    _s("steps", int, 30, "denoising steps (num_inference_steps; default 30, or the model "
+       "card's: FLUX.1-dev 28, schnell 4, SD3.5 large 28, medium 40)",
        W("integer", "main", 60, "Steps"), low=1, high=MAX_STEPS),
     _s("prompt", str, DEFAULT_PROMPT, "prompt", W("text", "main", 100, "Prompt"),
        keep_spaces=True),
@@ -182,7 +194,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("width", int, None, "pixels, multiple of 8 (default: the model's native size)",
        W("size", "main", 40, "Size", id="size"), optional=True, low=8, high=MAX_SIZE,
        check=_size("width")),
-    _s("input_image", str, None, "input image: img2img, or instruct-pix2pix",
+    _s("input_image", str, None, "input image: img2img, or an instruction edit "
+       "(instruct-pix2pix, FLUX.1 Kontext)",
        W("text", "main", 35, "Input img", "for i2i/pix2pix"), optional=True),
     _s("control_image", str, None, "ControlNet conditioning image (default: edges of "
        "--input-image, else a synthetic line pattern)",
@@ -220,13 +233,26 @@ SETTINGS: tuple[Setting, ...] = (
        W("select", "main", 30, "Task", none_label="auto"), optional=True, choices=TASKS),
     _s("strength", float, 0.8, "img2img strength in (0, 1]; runs int(steps*strength) steps "
        "(default 0.8)", W("number", "more", 40, "Strength"), check=_strength),
-    _s("guidance_scale", float, None, "CFG scale (default: the pipeline's)",
+    _s("guidance_scale", float, None, "CFG scale, or FLUX-dev's guidance input (default: "
+       "the model card's, else the pipeline's; FLUX-schnell takes none)",
        W("number", "more", 30, "CFG scale", "model default"), optional=True, check=_guidance),
     _s("dtype", str, "auto", f"{' | '.join(DTYPES)} (auto: float16 on CUDA, float32 on CPU)",
        W("select", "more", 50, "dtype"), choices=DTYPES),
     _s("device", str, "auto", f"{' | '.join(DEVICES)} or cuda:N (default auto)",
        W("select", "more", 60, "Device", options=tuple((d, d) for d in DEVICES)),
        check=_device),
+    _s("max_sequence_length", int, None, "T5 tokens of the prompt (FLUX, SD3; default: the "
+       "model's, FLUX.1-dev 512, schnell 256, SD3 256)",
+       W("integer", "more", 35, "T5 tokens", "model default", beside=True), optional=True,
+       low=1, high=MAX_SEQUENCE_LENGTH),
+    _s("cpu_offload", bool, False, "model CPU offload (diffusers enable_model_cpu_offload): "
+       "each model moves to the GPU only while it runs; less memory, slower",
+       W("toggle", "more", 65, "CPU offload", options=(("off", False), ("on", True))),
+       affects_image=False, cli=Cli("--cpu-offload", action="store_true")),
+    _s("text_encoder_quant", str, "none", "quantize the T5 text encoder's weights with torchao "
+       f"(FLUX, SD3; CUDA): {' | '.join(TEXT_ENCODER_QUANTS)}",
+       W("select", "more", 85, "T5 quant", beside=True), choices=TEXT_ENCODER_QUANTS,
+       check=_one_of("text_encoder_quant", TEXT_ENCODER_QUANTS), affects_image=False),
     # run control: where and how the run happens, not what it computes
     _s("profile", str, None, "profile name (see profiles/) or a path to a .toml file; flags "
        "override it", W("profile", "main", 10, "Profile", "(none)"), optional=True,

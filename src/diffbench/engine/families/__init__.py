@@ -3,8 +3,8 @@
 The family of a model comes from its pipeline class: model_index.json's ``_class_name`` for
 local folders and HF-cache snapshots (:func:`for_index_class`), the builder's declaration for
 the built-in tiny-*/synthetic-* models, ``type(pipe)`` for a loaded pipeline
-(:func:`for_pipeline`) — never from the model's name. A class no family claims (FLUX, SD3, ...)
-is refused with one line before anything loads.
+(:func:`for_pipeline`) — never from the model's name. A class no family claims is refused with
+one line before anything loads.
 
 Adding a family: write ``families/<name>.py`` with a ``SPEC = DenoiserSpec(...)`` and add one
 line to :data:`FAMILY_MODULES`.
@@ -28,13 +28,16 @@ FAMILY_MODULES = {
     "sd15": "diffbench.engine.families.sd15",
     "sdxl": "diffbench.engine.families.sdxl",
     "pix2pix": "diffbench.engine.families.pix2pix",
+    "flux": "diffbench.engine.families.flux",
+    "flux_kontext": "diffbench.engine.families.flux_kontext",
+    "sd3": "diffbench.engine.families.sd3",
 }
 
 _SPECS: dict[str, DenoiserSpec] = {}
 
 
 class FamilyNotSupported(ConfigError):
-    """A pipeline class no family claims (e.g. FluxPipeline): one line, exit code 2."""
+    """A pipeline class no family claims (e.g. a video pipeline): one line, exit code 2."""
 
 
 def names() -> tuple[str, ...]:
@@ -43,7 +46,7 @@ def names() -> tuple[str, ...]:
 
 
 def get(family: str) -> DenoiserSpec:
-    """The spec of ``family`` ("sd15", "sdxl", "pix2pix").
+    """The spec of ``family`` ("sd15", "sdxl", "pix2pix", "flux", "flux_kontext", "sd3").
 
     Raises:
         ConfigError: no such family.
@@ -73,8 +76,8 @@ def for_index_class(class_name: "str | None", model: str = "") -> DenoiserSpec:
     """The family whose pipelines a model_index.json ``_class_name`` names.
 
     Raises:
-        FamilyNotSupported: no family claims the class (FluxPipeline, StableDiffusion3Pipeline,
-            anything unknown); one line naming the class.
+        FamilyNotSupported: no family claims the class (anything but the SD 1.5, SDXL,
+            instruct-pix2pix, FLUX.1, FLUX.1 Kontext and SD3 pipelines); one line naming it.
     """
     for spec in all_specs():
         if class_name in spec.index_classes:

@@ -1,4 +1,5 @@
-"""Registry of built-in random-weight models (tiny-* here, synthetic-* in synthetic.py).
+"""Registry of built-in random-weight models: tiny-* (tiny.py, tiny_dit.py) and synthetic-*
+(synthetic.py, synthetic_dit.py).
 
 Cheap to import: no torch. Builders import torch/diffusers when called.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping, Optional
 
 from diffbench.engine import families
 
@@ -23,7 +24,9 @@ class BuiltinModel:
     pipeline argument name (unet, vae, text_encoder, tokenizer, [text_encoder_2, tokenizer_2],
     scheduler), already on ``device`` in ``dtype``. ``family`` is one of FAMILIES: the
     builder declares it (a built-in's family never comes from its name);
-    ``native_size`` is the default height/width in pixels.
+    ``native_size`` is the default height/width in pixels. ``denoiser_config``: the denoiser's
+    config as its ``config.json`` would hold it (the diffusion transformers declare it: the
+    model card's settings and model checks read it without building the model).
     """
 
     name: str
@@ -31,6 +34,7 @@ class BuiltinModel:
     build: Callable[..., dict]
     native_size: int
     description: str = ""
+    denoiser_config: Optional[Mapping] = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -38,8 +42,11 @@ class BuiltinModel:
 
 
 _BUILTINS: dict[str, BuiltinModel] = {}
-#: Modules that register built-ins, by name prefix; imported on first use.
-_PROVIDERS = {"tiny-": "diffbench.engine.models.tiny", "synthetic-": "diffbench.engine.models.synthetic"}
+#: (name prefix, module that registers built-ins with it); imported on first use.
+_PROVIDERS = (("tiny-", "diffbench.engine.models.tiny"),
+              ("tiny-", "diffbench.engine.models.tiny_dit"),
+              ("synthetic-", "diffbench.engine.models.synthetic"),
+              ("synthetic-", "diffbench.engine.models.synthetic_dit"))
 
 
 def register_builtin(model: BuiltinModel) -> BuiltinModel:
@@ -59,14 +66,14 @@ def _load_provider(module: str) -> None:
 def get_builtin(name: str) -> BuiltinModel | None:
     """The built-in model called ``name``, or None. Imports its provider module lazily."""
     if name not in _BUILTINS:
-        for prefix, module in _PROVIDERS.items():
-            if name.startswith(prefix):
+        for prefix, module in _PROVIDERS:
+            if name.startswith(prefix) and name not in _BUILTINS:
                 _load_provider(module)
     return _BUILTINS.get(name)
 
 
 def list_builtins() -> dict[str, BuiltinModel]:
     """Every built-in model by name (loads all providers that exist)."""
-    for module in _PROVIDERS.values():
+    for _, module in _PROVIDERS:
         _load_provider(module)
     return dict(sorted(_BUILTINS.items()))

@@ -25,7 +25,9 @@ class ModelSource:
 
     ``kind``: "builtin" | "local" | "hub". ``path``: the folder holding model_index.json
     (local folder or cached hub snapshot; None for built-ins). ``family``: a name of
-    diffbench.engine.families ("sd15" | "sdxl" | "pix2pix"), read from the pipeline class. ``pipeline_class``: model_index.json's ``_class_name`` (None for built-ins).
+    diffbench.engine.families ("sd15", "sdxl", "pix2pix", "flux", "flux_kontext", "sd3"),
+    read from the pipeline class. ``pipeline_class``: model_index.json's ``_class_name``
+    (None for built-ins).
     ``native_size``: default height/width in pixels if known without loading, else None.
     """
 
@@ -36,19 +38,40 @@ class ModelSource:
     pipeline_class: Optional[str] = None
     native_size: Optional[int] = None
 
-
     @property
     def spec(self) -> "families.DenoiserSpec":
         """The family's denoiser spec (diffbench.engine.families)."""
         return families.get(self.family)
+
+    def denoiser_config(self) -> dict:
+        """The denoiser's config without building it: a built-in's declared config, else the
+        folder's ``<denoiser_attr>/config.json``; {} when unknown or unreadable."""
+        if self.kind == "builtin":
+            builtin = get_builtin(self.name)
+            return dict(builtin.denoiser_config or {}) if builtin is not None else {}
+        if not self.path:
+            return {}
+        path = os.path.join(self.path, self.spec.denoiser_attr, "config.json")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, json.JSONDecodeError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def recommended(self) -> dict:
+        """The model card's settings (steps, guidance_scale, max_sequence_length) from the
+        family's spec and :meth:`denoiser_config`; {} for families that declare none."""
+        spec = self.spec
+        return dict(spec.recommended(self.denoiser_config())) if spec.recommended else {}
 
 
 def family_of(pipeline_class: str | None, model: str = "") -> str:
     """Family from a diffusers pipeline class name (model_index.json ``_class_name``).
 
     Raises:
-        ConfigError (families.FamilyNotSupported): no family claims the class, e.g.
-            FluxPipeline: "family not supported yet", one line naming the class.
+        ConfigError (families.FamilyNotSupported): no family claims the class (a video
+            pipeline, say): "family not supported yet", one line naming the class.
     """
     return families.for_index_class(pipeline_class, model).family
 

@@ -119,19 +119,35 @@ def fill_module(module: Any, pool: RandomPool) -> None:
             if name.endswith("position_ids"):
                 buffer.copy_(torch.arange(buffer.shape[-1], device=buffer.device)
                              .expand_as(buffer))
+            elif name.endswith("pos_embed.pos_embed"):  # SD3's fixed sin-cos patch positions
+                buffer.copy_(_sincos_positions(module.get_submodule(name.rsplit(".", 1)[0]),
+                                               buffer))
             else:
                 raise RuntimeError(f"synthetic model: no rule to initialise buffer {name}")
 
 
+def _sincos_positions(patch_embed: Any, buffer: Any) -> Any:
+    """A diffusers PatchEmbed's 2-D sin-cos position table [1, grid², dim], as its __init__
+    computes it (diffusers/models/embeddings.py get_2d_sincos_pos_embed)."""
+    from diffusers.models.embeddings import get_2d_sincos_pos_embed
+
+    grid = int(round((buffer.shape[1]) ** 0.5))
+    table = get_2d_sincos_pos_embed(buffer.shape[-1], grid, base_size=patch_embed.base_size,
+                                    interpolation_scale=patch_embed.interpolation_scale,
+                                    output_type="pt", device=buffer.device)
+    return table.unsqueeze(0)
+
+
 def materialise(factory: Any, device: Any, dtype: Any, pool: RandomPool) -> Any:
-    """Build ``factory()`` on meta, move to ``device`` uninitialised, fill, cast to dtype."""
+    """Build ``factory()`` on meta, cast to ``dtype`` there (free: the full-size model is never
+    held in float32), move to ``device`` uninitialised, fill."""
     import torch
 
     with torch.device("meta"):
         module = factory()
+    module = module.to(dtype=dtype)
     module = module.to_empty(device=device)
     fill_module(module, pool)
-    module = module.to(dtype=dtype)
     module.eval()
     module.requires_grad_(False)
     return module

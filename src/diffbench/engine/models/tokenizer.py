@@ -1,4 +1,5 @@
-"""An offline CLIP tokenizer: a byte-level BPE vocabulary built locally, no hub access.
+"""Offline tokenizers: CLIP (a byte-level BPE vocabulary) and T5 (a small Unigram vocabulary),
+built locally, no hub access.
 
 The tiny-* and synthetic-* models have random weights, so any consistent vocabulary works;
 what matters is that the real ``transformers.CLIPTokenizer`` class runs (padding to 77
@@ -9,6 +10,12 @@ so every character is one token.
 
 The files (vocab.json, merges.txt) are written once into a cache folder and loaded with
 ``CLIPTokenizer.from_pretrained(folder)``, which works across transformers releases.
+
+The T5 tokenizer (:func:`offline_t5_tokenizer`, for FLUX's and SD3's T5 encoders) is the real
+``transformers.T5TokenizerFast`` over a Unigram vocabulary of T5's three special tokens
+(<pad> 0, </s> 1, <unk> 2) and the printable ASCII characters, alone and word-initial
+("▁a"), built in memory: every character is at most one token, and the pipelines' padding to
+``max_sequence_length`` and truncation run exactly as with the downloaded vocabulary.
 """
 
 from __future__ import annotations
@@ -109,3 +116,27 @@ def offline_clip_tokenizer(folder: str | None = None) -> Any:
 def vocab_size() -> int:
     """Number of tokens of :func:`offline_clip_tokenizer` (the text encoder's vocab_size)."""
     return len(build_vocab())
+
+
+#: T5's special tokens, at the ids the real vocabulary gives them.
+T5_SPECIALS = ("<pad>", "</s>", "<unk>")
+#: T5's longest prompt in diffusers' FLUX and SD3 pipelines (tokens).
+T5_MAX_LENGTH = 512
+
+
+def t5_vocab() -> list[tuple[str, float]]:
+    """(piece, log-probability) pairs: the specials, "▁", then each printable ASCII
+    character alone and word-initial; word-initial pieces score higher."""
+    chars = [chr(c) for c in range(33, 127)]
+    return ([(token, 0.0) for token in T5_SPECIALS] + [("\u2581", -2.0)]
+            + [("\u2581" + c, -2.5) for c in chars] + [(c, -3.0) for c in chars])
+
+
+@functools.lru_cache(maxsize=1)
+def offline_t5_tokenizer() -> Any:
+    """A ``transformers.T5TokenizerFast`` over :func:`t5_vocab` (192 tokens, pad 0, eos 1,
+    model_max_length 512), built in memory. Never touches the network; the returned object is
+    shared (cached)."""
+    from transformers import T5TokenizerFast
+
+    return T5TokenizerFast(vocab=t5_vocab(), extra_ids=0, model_max_length=T5_MAX_LENGTH)
