@@ -77,6 +77,7 @@ def preflight(cfg: RunConfig) -> Preflight:
     # (a typo is fixed before installing anything), then what quantization needs.
     accelerators.check(cfg, device)
     notices = list(accelerators.validate_all(cfg, stage="accelerate"))
+    accelerators.check_family(cfg, source.spec)
     accelerators.check_stacked(cfg, device)
     if cfg.python is not None:
         _check_interpreter(cfg.python)
@@ -405,8 +406,8 @@ def _warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
         with torch.inference_mode():
             for index in range(1, cfg.warmups + 1):
                 _check_cancel(cancel)
-                timer = measure.StepTimer(device, _step_emitter(emit, "warmup", index, cfg),
-                                          cancel)
+                timer = measure.StepTimer(device, _step_emitter(emit, "warmup", index, cfg,
+                                                                prepared.state), cancel)
                 timer.start()
                 pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
                                    prepared.image, prepared.control_image,
@@ -437,7 +438,8 @@ def _warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
     emit(ev.PhaseStarted("measure", detail=f"{cfg.steps} steps"))
     measure.reset_peak_memory(device)
     mark = watcher.mark() if watcher is not None else None
-    timer = measure.StepTimer(device, _step_emitter(emit, "measured", 0, cfg), cancel)
+    timer = measure.StepTimer(device, _step_emitter(emit, "measured", 0, cfg, prepared.state),
+                              cancel)
     with torch.inference_mode():
         measure.synchronize(device)
         t1 = time.perf_counter()
@@ -448,6 +450,9 @@ def _warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
         measure.synchronize(device)
         metrics.inference_s = time.perf_counter() - t1
     metrics.steps_run = timer.steps
+    stats = getattr(prepared.state, "cache_stats", None)
+    if stats is not None:  # None counts (a cache without a step count) stay None: "n/a"
+        metrics.steps_computed, metrics.steps_skipped = stats.computed(), stats.skipped()
     metrics.step_ms = [round(x, 4) for x in timer.step_ms()]
     metrics.first_step_ms = timer.first_step_ms()
     metrics.it_per_s = (len(metrics.step_ms) / (sum(metrics.step_ms) / 1000.0)
@@ -474,14 +479,16 @@ def _compile_watcher(cfg: RunConfig, emit: EventCallback) -> Any:
     return CompileWatcher(emit).start()
 
 
-def _step_emitter(emit: EventCallback, call: str, warmup_index: int,
-                  cfg: RunConfig) -> Callable[[int, float], None]:
+def _step_emitter(emit: EventCallback, call: str, warmup_index: int, cfg: RunConfig,
+                  state: Any = None) -> Callable[[int, float], None]:
     # Expected total: diffusers runs int(steps * strength) steps for img2img; the observed
     # count is what RunResult reports.
     total = max(1, int(cfg.steps * cfg.strength)) if cfg.task == "i2i" else cfg.steps
+    stats = getattr(state, "cache_stats", None)  # the step cache's counts, if any
 
     def on_step(index: int, step_ms: float) -> None:
-        emit(ev.StepFinished(call, index, max(total, index), round(step_ms, 3), warmup_index))
+        emit(ev.StepFinished(call, index, max(total, index), round(step_ms, 3), warmup_index,
+                             steps_skipped=stats.skipped() if stats is not None else None))
 
     return on_step
 

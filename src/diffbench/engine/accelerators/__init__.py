@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from diffbench.engine.accelerators.base import (COMPILER, STACKED, Accelerator,
                                                 AcceleratorState)
-from diffbench.engine.accelerators.registry import (_REGISTRY, compilers, get, plugins,
-                                                    register, stacked)
+from diffbench.engine.accelerators.registry import _REGISTRY  # noqa: F401 (tests patch it)
+from diffbench.engine.accelerators.registry import (compilers, get, plugins, register,
+                                                    stacked)
 from diffbench.engine.errors import AcceleratorUnavailableError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,8 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from diffbench.engine.families import DenoiserSpec
 
 __all__ = ["COMPILER", "STACKED", "Accelerator", "AcceleratorState", "after_warmup",
-           "all_backends", "apply_all", "check", "check_all", "check_stacked", "compilers",
-           "get", "plugins", "register", "stacked", "validate_all"]
+           "all_backends", "apply_all", "check", "check_all", "check_family", "check_stacked",
+           "compilers", "get", "plugins", "register", "stacked", "validate_all"]
 
 
 def all_backends() -> dict[str, Accelerator]:
@@ -68,6 +69,19 @@ def check_stacked(cfg: "RunConfig", device: str) -> None:
             if not ok:
                 raise AcceleratorUnavailableError(f"{plugin.describe(cfg)} cannot run here: "
                                                   f"{reason}")
+
+
+def check_family(cfg: "RunConfig", spec: "DenoiserSpec") -> None:
+    """Raise ConfigError (one line) when the compiler or a stacked plugin ``cfg`` asks for
+    cannot serve models of family ``spec`` (e.g. --cache on a UNet, --deepcache on a
+    transformer), before anything loads."""
+    from diffbench.engine.errors import ConfigError
+
+    asked = [get(cfg.compiler)] + [p for p in stacked() if p.requested(cfg)]
+    for plugin in asked:
+        reason = plugin.family_reason(cfg, spec)
+        if reason:
+            raise ConfigError(reason)
 
 
 def check_all(cfg: "RunConfig", device: str) -> None:
