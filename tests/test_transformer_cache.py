@@ -194,3 +194,30 @@ def test_live_step_events_and_the_record_carry_the_counts():
     assert ev.event_from_dict(ev.to_dict(measured[-1])) == measured[-1]
     assert ev.event_from_dict({"type": "StepFinished", "call": "measured", "index": 1,
                                "total": 2, "step_ms": 1.0}).steps_skipped is None
+
+
+@pytest.mark.parametrize("cache,skipped,label,summary", [
+    ("first-block", 3, "computed 2 / skipped 3", "5 / 3"),
+    ("pab", None, "skipped n/a", "n/a (pab gives no step count)"),
+])
+def test_cli_progress_line_and_summary_show_the_counts(cache, skipped, label, summary):
+    import io
+
+    from rich.console import Console
+
+    from diffbench.cli._run_view import RunView, summary_table
+    from diffbench.engine import events as ev
+    from diffbench.engine.result import RunResult
+
+    run = cfg(cache=cache)
+    quiet = Console(file=io.StringIO())
+    view = RunView(run, console=quiet, out=quiet)
+    view.on_event(ev.PhaseStarted("measure"))
+    view.on_event(ev.StepFinished("measured", 5, STEPS, 10.0, steps_skipped=skipped))
+    assert label in view.progress.tasks[-1].description
+    result = RunResult(config=run.to_dict())
+    result.metrics.steps_run = STEPS
+    if skipped is not None:
+        result.metrics.steps_computed, result.metrics.steps_skipped = 5, 3
+    rows = dict(zip(*[[str(c) for c in col._cells] for col in summary_table(result).columns]))
+    assert rows["Steps computed / skipped (step cache)"] == summary
