@@ -272,3 +272,49 @@ def test_fp8_on_the_cpu_cli_exit_2_before_loading(capsys, monkeypatch):
                  "--in-process"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "float8 needs a CUDA GPU" in err[0]
+
+
+# --------------------------------------------------------------------------- quality
+class Runs:
+    """A history stand-in: ``list`` returns the runs newest first (the finder's contract)."""
+
+    def __init__(self, *runs):
+        self.runs = list(runs)
+
+    def list(self, model=None, compiler=None, status=None):
+        return [r for r in self.runs if (compiler is None or r.config["compiler"] == compiler)]
+
+
+@pytest.mark.parametrize("settings", [dict(cache="first-block", cache_threshold=0.2),
+                                      dict(cache="pab"), dict(quantize="int8wo"),
+                                      dict(attention_backend="flash"), dict(fuse_qkv=True)])
+def test_transformer_accelerators_compare_with_the_eager_baseline(tmp_path, settings):
+    """Every lossy (and lossless) transformer accelerator is measured against the eager run of
+    the same settings; an accelerated run is never anyone's baseline."""
+    from PIL import Image
+
+    from diffbench.engine import baseline
+    from diffbench.engine.result import RunResult
+
+    def saved(name, shift):
+        path = tmp_path / f"{name}.png"
+        image = Image.new("RGB", (32, 32))
+        image.putdata([((4 * x + shift) % 256, 4 * y, 100) for y in range(32) for x in range(32)])
+        image.save(path)
+        return str(path)
+
+    common = dict(dtype="bfloat16", steps=28, height=1024, width=1024)
+    eager = RunResult(config=cfg(**common).to_dict(), image_path=saved("eager", 0))
+    other = RunResult(config=cfg(**common, cache="taylorseer").to_dict(),
+                      image_path=saved("other", 9))
+    run = RunResult(config=cfg(**common, **settings).to_dict(), image_path=saved("run", 3))
+    assert baseline.needs_baseline(run) and not baseline.is_eager(other.config)
+    assert baseline.attach(run, Runs(other, eager))
+    assert run.metrics.baseline_run_id == eager.run_id and 20 < run.metrics.psnr_db < 60
+    off = baseline.eager_config(cfg(**common, **settings))
+    assert baseline.is_eager(off.to_dict()) and baseline.same_settings(off.to_dict(),
+                                                                        run.config)
+    # a record from before these settings existed counts as eager
+    old = {k: v for k, v in eager.config.items()
+           if k not in ("cache", "cache_threshold", "attention_backend", "fuse_qkv")}
+    assert baseline.is_eager(old)
