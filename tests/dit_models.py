@@ -165,3 +165,44 @@ def call_kwargs(pipe: Any, steps: int = 8, seed: int = 0, **extra: Any) -> dict:
                   generator=torch.Generator().manual_seed(seed))
     kwargs.update(extra)
     return kwargs
+
+
+# --------------------------------------------------------------------------- stand-in model
+#: families.get("test-flux") imports this module and reads SPEC.
+SPEC = FLUX_SPEC
+#: The built-in model name of the stand-in (until the FLUX family ships its tiny-flux).
+STAND_IN = "test-tiny-flux"
+
+
+def _build_flux(device: str = "cpu", dtype: Any = None) -> dict:
+    """The tiny FLUX components (:func:`flux_pipe`) on ``device`` in ``dtype``, the transformer
+    told its native latent size (sample_size 16 -> 128 px) as diffbench's loader asks."""
+    pipe = flux_pipe()
+    pipe.transformer.register_to_config(sample_size=SIZE // 8)
+    parts = dict(pipe.components)
+    for name, part in parts.items():
+        if hasattr(part, "to") and hasattr(part, "parameters"):
+            parts[name] = part.to(device=device, dtype=dtype) if dtype is not None \
+                else part.to(device)
+    return parts
+
+
+def register_stand_in(monkeypatch: Any = None) -> str:
+    """Register family "test-flux" (:data:`FLUX_SPEC`) and the built-in :data:`STAND_IN`
+    model, so runs go through the real runner, CLI and session. With ``monkeypatch`` every
+    change is undone after the test; without (a benchmark child) they stay. Returns the name.
+    """
+    from diffbench.engine import families
+    from diffbench.engine.models import registry
+
+    if monkeypatch is None:
+        families.FAMILY_MODULES.setdefault(SPEC.family, __name__)
+        registry.FAMILIES = families.names()
+    else:
+        monkeypatch.setitem(families.FAMILY_MODULES, SPEC.family, __name__)
+        monkeypatch.setattr(registry, "FAMILIES", families.names())
+        monkeypatch.setattr(families, "_SPECS", dict(families._SPECS))
+        monkeypatch.setattr(registry, "_BUILTINS", dict(registry._BUILTINS))
+    registry.register_builtin(registry.BuiltinModel(STAND_IN, SPEC.family, _build_flux, SIZE,
+                                                    "tiny FLUX.1 stand-in (tests)"))
+    return STAND_IN
