@@ -216,7 +216,7 @@ def _overhead(pipe: Any, cfg: Any, prepared: Any) -> dict:
     import torch
 
     from diffbench.engine import measure
-    from diffbench.engine.runner import call_kwargs
+    from diffbench.engine.prepare import call_kwargs
 
     times: dict[str, list] = {"bare": [], "timed": []}
     with torch.inference_mode():
@@ -247,7 +247,7 @@ def run_child(spec: dict) -> dict:
     from diffbench.engine.compile_progress import CompileWatcher
     from diffbench.engine.config import RunConfig
     from diffbench.engine.models import resolve_source
-    from diffbench.engine.runner import call_kwargs, prepare
+    from diffbench.engine.prepare import call_kwargs, prepare
 
     out: dict[str, Any] = {"variant": spec["variant"], "suite": spec["suite"]}
     overrides = dict(VARIANTS[spec["variant"]][0])

@@ -81,7 +81,7 @@ def run_strategy(name: str, args: argparse.Namespace, loras: tuple[str, str]) ->
     from diffbench.engine.config import RunConfig
     from diffbench.engine.environment import detect_device
     from diffbench.engine.models.loading import load_pipeline, resolve_dtype
-    from diffbench.engine.runner import call_kwargs
+    from diffbench.engine.prepare import call_kwargs
 
     torch._dynamo.reset()
     compiled = name != "eager load"

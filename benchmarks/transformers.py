@@ -130,7 +130,7 @@ def run_child(spec: dict) -> dict:
 
     from diffbench.engine import accelerators, measure
     from diffbench.engine.config import RunConfig
-    from diffbench.engine.runner import prepare
+    from diffbench.engine.prepare import prepare
 
     model, size, device, dtype, overlay, _ = SUITES[spec["suite"]]
     overrides = json.loads(json.dumps(VARIANTS[spec["variant"]][0]))  # a deep copy

@@ -81,7 +81,7 @@ class Marker(Accelerator):
 def test_adding_an_accelerator_is_one_module_and_one_table_line(tmp_path, monkeypatch):
 
     from diffbench.engine.doctor import backend_checks
-    from diffbench.engine.runner import prepare
+    from diffbench.engine.prepare import prepare
 
     (tmp_path / "marker_plugin.py").write_text(textwrap.dedent(PLUGIN_MODULE))
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -144,7 +144,7 @@ def test_step_caching_through_hooks_gives_deepcaches_latents(model, layer_id):
 
     from diffbench.engine.accelerators.deepcache import HOOK_NAME
     from diffbench.engine.models import load_pipeline
-    from diffbench.engine.runner import call_kwargs, prepare
+    from diffbench.engine.prepare import call_kwargs, prepare
 
     cfg = RunConfig(model=model, steps=7, height=64, width=64, device="cpu", deepcache=True,
                     cache_interval=3, cache_layer_id=layer_id)

@@ -14,7 +14,7 @@ from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import ConfigError
 from diffbench.engine.profiles import load_profile
 from diffbench.engine.quality import baseline_key
-from diffbench.engine.sweep import coerce_value
+from diffbench.engine.sweep.grid import coerce_value
 from settings_samples import every_setting_changed
 
 

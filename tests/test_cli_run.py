@@ -188,18 +188,19 @@ TESTS = ROOT / "tests"
 
 @pytest.fixture
 def started(monkeypatch):
-    """Every child `diffbench run` starts ahead of preflight (diffbench.engine.client.start_child)."""
-    import diffbench.engine.client
+    """Every child `diffbench run` starts ahead of preflight
+    (diffbench.engine.child_process.start_child)."""
+    import diffbench.engine.child_process
 
     children: list = []
-    real = diffbench.engine.client.start_child
+    real = diffbench.engine.child_process.start_child
 
     def spy(*args, **kwargs):
         child = real(*args, **kwargs)
         children.append(child)
         return child
 
-    monkeypatch.setattr(diffbench.engine.client, "start_child", spy)
+    monkeypatch.setattr(diffbench.engine.child_process, "start_child", spy)
     return children
 
 
@@ -230,12 +231,12 @@ def test_failed_preflight_kills_the_child_started_early(argv, message, home, cap
 
 def test_interrupt_during_preflight_kills_the_child_started_early(home, capsys, started,
                                                                  monkeypatch):
-    import diffbench.engine.runner
+    import diffbench.engine.preflight
 
     def interrupted(cfg):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(diffbench.engine.runner, "preflight", interrupted)
+    monkeypatch.setattr(diffbench.engine.preflight, "preflight", interrupted)
     assert cli(["run", "--model", "tiny-sd15"]) == 130
     [child] = started
     assert child.proc.returncode == -9 and _gone(child.proc.pid)

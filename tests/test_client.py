@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from diffbench.engine import events as ev
-from diffbench.engine.client import child_env, run_in_child, start_child
+from diffbench.engine.child_process import child_env, start_child
+from diffbench.engine.client import run_in_child
 from diffbench.engine.config import RunConfig
 
 TESTS = Path(__file__).resolve().parent
@@ -191,7 +192,8 @@ def test_child_dies_with_its_parent(tmp_path):
     pid_file = tmp_path / "child.pid"
     script = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-        "from diffbench.engine.client import child_env, run_in_child\nfrom diffbench.engine.config import RunConfig\n"
+        "from diffbench.engine.child_process import child_env\n"
+        "from diffbench.engine.client import run_in_child\nfrom diffbench.engine.config import RunConfig\n"
         "import os\n"
         "env = {'DIFFBENCH_WORKER_RUN': 'test_worker_fakes:run', 'PYTHONPATH': sys.argv[2],"
         " 'DIFFBENCH_TEST_FAULT': 'hang@1'}\n"

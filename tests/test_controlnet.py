@@ -13,7 +13,9 @@ from diffbench.engine import events as ev
 from diffbench.cli.main import main as cli
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import ConfigError, ModelNotFoundError
-from diffbench.engine.runner import prepare, preflight, run
+from diffbench.engine.preflight import preflight
+from diffbench.engine.prepare import prepare
+from diffbench.engine.runner import run
 
 PIPELINES = {
     ("tiny-sd15", "t2i"): "StableDiffusionControlNetPipeline",

@@ -43,7 +43,8 @@ def test_unsupported_family_is_refused_in_preflight_before_loading(tmp_path, mon
                                                                    class_name):
     import diffusers
 
-    from diffbench.engine.runner import preflight, run
+    from diffbench.engine.preflight import preflight
+    from diffbench.engine.runner import run
 
     folder = _flux_folder(tmp_path / "FLUX.1-dev", class_name)
     loads = []

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from diffbench.engine.history import (SCHEMA_VERSION, History, HistoryError, RunNotFoundError,
-                            default_path)
+from diffbench.engine.history import History, HistoryError, RunNotFoundError, default_path
+from diffbench.engine.history_schema import SCHEMA_VERSION
 from diffbench.engine.result import Metrics, RunResult
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -70,7 +70,7 @@ def test_cli_run_with_lora(lora_file, tmp_path, monkeypatch, capsys):
 
 def test_missing_peft_is_one_line(lora_file, monkeypatch, capsys):
     from diffbench.engine.accelerators.lora import require_peft
-    from diffbench.engine.runner import preflight
+    from diffbench.engine.preflight import preflight
 
     monkeypatch.setitem(sys.modules, "peft", None)  # `import peft` now raises ImportError
     with pytest.raises(ConfigError, match="pip install peft"):

@@ -8,7 +8,8 @@ import importlib.util
 import pytest
 
 from diffbench.engine import multi_device as md
-from diffbench.engine import sweep as sw
+from diffbench.engine.sweep.plan import Sweep
+from diffbench.engine.sweep.run import run_sweep
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import ConfigError
 from diffbench.engine.history import History
@@ -26,7 +27,7 @@ def offline_home(monkeypatch, tmp_path):
 def _sweep(folder, sweep_id):
     base = RunConfig(model="tiny-sd15", steps=2, warmups=0, device="auto",
                      output_image=str(folder / "img.png"))
-    return sw.Sweep(base=base, grid=dict(GRID), sweep_id=sweep_id)
+    return Sweep(base=base, grid=dict(GRID), sweep_id=sweep_id)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def serial(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("serial")
     history = History(folder / "h.sqlite")
-    outcomes = sw.run_sweep(_sweep(folder, "serial"), history, run)
+    outcomes = run_sweep(_sweep(folder, "serial"), history, run)
     assert all(o.status == "finished" for o in outcomes), [o.result.error for o in outcomes]
     return {o.key: o.result for o in outcomes}
 
@@ -92,8 +93,8 @@ def test_gpu_workers_pin_one_gpu_each(monkeypatch):
 
 def test_two_cpu_worker_processes_match_the_serial_sweep(tmp_path, serial):
     history = History(tmp_path / "h.sqlite")
-    outcomes = sw.run_sweep(_sweep(tmp_path, "two-cpus"), history,
-                            workers=md.device_workers("cpu:2"))
+    outcomes = run_sweep(_sweep(tmp_path, "two-cpus"), history,
+                         workers=md.device_workers("cpu:2"))
     _same_as_serial(outcomes, serial)
     assert {o.device for o in outcomes} == {"cpu0", "cpu1"}
     assert {r.config["sweep_device"] for r in history.list()} == {"cpu0", "cpu1"}
@@ -104,7 +105,7 @@ def test_local_ray_instance_matches_the_serial_sweep(tmp_path, serial):
     history = History(tmp_path / "h.sqlite")
     try:
         workers = md.ray_workers(workers=2)
-        outcomes = sw.run_sweep(_sweep(tmp_path, "ray"), history, workers=workers)
+        outcomes = run_sweep(_sweep(tmp_path, "ray"), history, workers=workers)
     finally:
         md.shutdown_ray()
     _same_as_serial(outcomes, serial)

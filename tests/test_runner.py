@@ -146,7 +146,7 @@ def test_unknown_extra_call_kwarg_is_refused_before_loading():
     # diffusers pipelines swallow unknown keywords; a typo must not pass silently, and it is
     # caught from the pipeline class's signature before any weights load
     from diffbench.engine.errors import ConfigError
-    from diffbench.engine.runner import preflight
+    from diffbench.engine.preflight import preflight
 
     cfg = RunConfig(model="tiny-sd15", steps=2, height=64, width=64,
                     extra_call_kwargs={"guidance_scal": 3})
@@ -180,7 +180,7 @@ def test_no_warmup_means_no_warmup_time_and_few_steps_warn():
 
 
 def test_strength_outside_img2img_earns_a_notice():
-    from diffbench.engine.runner import preflight
+    from diffbench.engine.preflight import preflight
 
     notices = preflight(RunConfig(model="tiny-sd15", steps=2, strength=0.5)).notices
     assert any("strength only applies to img2img (--input-image)" in n for n in notices)
@@ -202,9 +202,10 @@ def test_watcher_stops_when_a_warmup_fails(monkeypatch):
         def stop(self):
             stopped.append(True)
 
-    from diffbench.engine import runner
+    from diffbench.engine import timed_calls
 
-    monkeypatch.setattr(runner, "_compile_watcher", lambda cfg, emit: Watcher(emit).start())
+    monkeypatch.setattr(timed_calls, "_compile_watcher",
+                        lambda cfg, emit: Watcher(emit).start())
     result = run(RunConfig(model="tiny-sd15", steps=2, height=64, width=64, warmups=1,
                            extra_call_kwargs={"prompt_embeds": 1}))
     assert result.status == "failed" and result.error.startswith("warmup failed")
@@ -252,7 +253,7 @@ def test_percentiles_match_numpy():
 
 def test_synthetic_model_on_cpu_warns_before_loading():
     """A full-size synthetic model on a CPU gets a notice in preflight (nothing is loaded)."""
-    from diffbench.engine.runner import preflight
+    from diffbench.engine.preflight import preflight
 
     notices = preflight(RunConfig(model="synthetic-sd15", device="cpu")).notices
     assert any("meant for a GPU" in n for n in notices)

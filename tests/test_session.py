@@ -47,9 +47,10 @@ def test_the_launch_decision(monkeypatch):
 def test_only_the_session_launches():
     """Nothing but engine/session.py starts a child or calls the runner, the throughput fit
     or the parameter check (their own modules and the worker's job table aside)."""
-    # calls of the session's own methods (session.start_child, engine_bridge.run_throughput
-    # -> Session.throughput) are fine; direct calls of the launchers are not
-    launching = re.compile(r"(?<!session\.)(?<!engine_bridge\.)\b(run_in_child|"
+    # calls of the session's own methods (session.start_child, the dashboard bridge's
+    # analysis.run_throughput -> Session.throughput) are fine; direct calls of the launchers
+    # are not
+    launching = re.compile(r"(?<!session\.)(?<!analysis\.)\b(run_in_child|"
                            r"run_job_in_child|start_child|runner\.run|run_throughput|"
                            r"check_param)\(|\bfrom diffbench\.engine\.runner import run\b")
     allowed = {"engine/session.py", "engine/client.py", "engine/child_process.py",
@@ -86,7 +87,7 @@ def test_a_baseline_with_other_image_settings_is_never_used(home, setting):
     """Every finder — the session's attach (CLI, sweeps, dashboard runs, the child), the
     History SQL finder, the dashboard's finders — refuses an eager run that differs in an
     image-affecting setting, and takes the one that matches."""
-    from diffbench.tui import engine_bridge
+    from diffbench.tui.bridge.analysis import find_image_baseline
     from diffbench.tui.runs import find_baseline as dashboard_find
 
     history = History(home / "h.sqlite")
@@ -98,14 +99,14 @@ def test_a_baseline_with_other_image_settings_is_never_used(home, setting):
     assert history.find_baseline(run) is None
     assert rule.find_baseline(run, history) is None
     assert dashboard_find(run, history.list()) is None
-    assert engine_bridge.find_image_baseline(run, history) is None
+    assert find_image_baseline(run, history) is None
     assert Session(history).attach_baseline(run) is False
     assert run.metrics.baseline_run_id is None and run.metrics.psnr_db is None
 
     same = _stored(history, home, "same", 12)
     for found in (history.find_baseline(run), rule.find_baseline(run, history),
                   dashboard_find(run, history.list()),
-                  engine_bridge.find_image_baseline(run, history)):
+                  find_image_baseline(run, history)):
         assert found is not None and found.run_id == same.run_id
     assert Session(history).attach_baseline(run) is True
     assert run.metrics.baseline_run_id == "same"

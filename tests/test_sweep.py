@@ -7,7 +7,11 @@ import threading
 
 import pytest
 
-from diffbench.engine import sweep as sw
+from diffbench.engine.sweep.grid import cell_key, load_sweep_file, parse_grid
+from diffbench.engine.sweep.parallel import RETIRE_AFTER_FAILURES
+from diffbench.engine.sweep.plan import Sweep
+from diffbench.engine.sweep.report import split_axes, summarise, to_toml_dict, write_toml
+from diffbench.engine.sweep.run import run_sweep
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import AcceleratorUnavailableError, ConfigError
 from diffbench.engine.history import History
@@ -44,13 +48,13 @@ def history(tmp_path):
 
 def _sweep(**kw):
     grid = kw.pop("grid", {"compiler": ["none", "compile"], "height": [64, 128, 256]})
-    return sw.Sweep(base=RunConfig(steps=3, width=64), grid=grid, **kw)
+    return Sweep(base=RunConfig(steps=3, width=64), grid=grid, **kw)
 
 
 def test_parse_grid_types_values_by_field():
-    grid = sw.parse_grid(["compiler=none,compile", "height=256,512,256", "size=64,96x32",
-                          "guidance_scale=none,7.5", "deepcache=false,true",
-                          "extra_call_kwargs={\"eta\": 0.5}"])
+    grid = parse_grid(["compiler=none,compile", "height=256,512,256", "size=64,96x32",
+                       "guidance_scale=none,7.5", "deepcache=false,true",
+                       "extra_call_kwargs={\"eta\": 0.5}"])
     assert grid == {"compiler": ["none", "compile"], "height": [256, 512],
                     "size": ["64x64", "96x32"], "guidance_scale": [None, 7.5],
                     "deepcache": [False, True], "extra_call_kwargs": [{"eta": 0.5}]}
@@ -62,14 +66,14 @@ def test_parse_grid_types_values_by_field():
 ])
 def test_parse_grid_rejects_bad_specs_in_one_line(spec, message):
     with pytest.raises(ConfigError, match=message) as info:
-        sw.parse_grid([spec])
+        parse_grid([spec])
     assert "\n" not in str(info.value)
 
 
 def test_cells_are_the_product_in_grid_order_and_configs_apply_size():
-    sweep = sw.Sweep(base=RunConfig(), grid={"compiler": ["none", "compile"],
-                                             "size": ["64x32", "128"]})
-    assert [sw.cell_key(c) for c in sweep.cells()] == [
+    sweep = Sweep(base=RunConfig(), grid={"compiler": ["none", "compile"],
+                                          "size": ["64x32", "128"]})
+    assert [cell_key(c) for c in sweep.cells()] == [
         "compiler=none,size=64x32", "compiler=none,size=128x128",
         "compiler=compile,size=64x32", "compiler=compile,size=128x128"]
     cfg = sweep.config_for(sweep.cells()[0])
@@ -78,16 +82,16 @@ def test_cells_are_the_product_in_grid_order_and_configs_apply_size():
 
 
 def test_invalid_cell_is_bad_input_naming_the_cell(history):
-    sweep = sw.Sweep(base=RunConfig(), grid={"height": [64, 65]})
+    sweep = Sweep(base=RunConfig(), grid={"height": [64, 65]})
     with pytest.raises(ConfigError, match=r"cell height=65: height must be a multiple of 8"):
-        sw.run_sweep(sweep, history, ScriptedRun())
+        run_sweep(sweep, history, ScriptedRun())
     assert history.list() == []  # nothing ran
 
 
 def test_sweep_records_every_cell_tagged_and_computes_ratio(history):
     run = ScriptedRun()
     sweep = _sweep()
-    outcomes = sw.run_sweep(sweep, history, run, attach_baseline=False)
+    outcomes = run_sweep(sweep, history, run, attach_baseline=False)
     assert [o.status for o in outcomes] == ["finished"] * 6
     assert [(c.compiler, c.height) for c in run.calls] == [
         ("none", 64), ("none", 128), ("none", 256),
@@ -96,7 +100,7 @@ def test_sweep_records_every_cell_tagged_and_computes_ratio(history):
     assert len(stored) == 6
     assert {r.config["sweep_id"] for r in stored} == {sweep.sweep_id}
     assert {r.config["sweep_cell"] for r in stored} == {o.key for o in outcomes}
-    rows = {r["key"]: r for r in sw.summarise(sweep, outcomes)}
+    rows = {r["key"]: r for r in summarise(sweep, outcomes)}
     assert rows["compiler=compile,height=128"]["ratio"] == pytest.approx(2.0)
     assert rows["compiler=none,height=256"]["ratio"] == pytest.approx(1.0)
     assert rows["compiler=none,height=64"]["peak_gib"] == 0.25
@@ -113,23 +117,23 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_cells(history):
             stop.set()  # what the first Ctrl-C does
 
     first = ScriptedRun()
-    outcomes = sw.run_sweep(_sweep(grid=grid), history, first, stop=stop,
-                            on_cell_done=stop_after_four, attach_baseline=False)
+    outcomes = run_sweep(_sweep(grid=grid), history, first, stop=stop,
+                         on_cell_done=stop_after_four, attach_baseline=False)
     assert len(first.calls) == 4
     assert sum(o.result is None for o in outcomes) == 5
 
     second = ScriptedRun()
     resumed = []
-    outcomes = sw.run_sweep(_sweep(grid=grid), history, second, attach_baseline=False,
-                            on_cell_done=lambda o, n: resumed.append(o.resumed))
-    ran = [sw.cell_key({"compiler": c.compiler, "height": c.height}) for c in second.calls]
+    outcomes = run_sweep(_sweep(grid=grid), history, second, attach_baseline=False,
+                         on_cell_done=lambda o, n: resumed.append(o.resumed))
+    ran = [cell_key({"compiler": c.compiler, "height": c.height}) for c in second.calls]
     assert ran == [o.key for o in outcomes[4:]]  # only the cells not finished before
     assert resumed.count(True) == 4 and resumed.count(False) == 5
     assert all(o.status == "finished" for o in outcomes)
     assert len(history.list()) == 9
     # a third pass has nothing left to do
     third = ScriptedRun()
-    sw.run_sweep(_sweep(grid=grid), history, third, attach_baseline=False)
+    run_sweep(_sweep(grid=grid), history, third, attach_baseline=False)
     assert third.calls == []
 
 
@@ -137,7 +141,7 @@ def test_failed_and_crashed_cells_are_recorded_and_the_sweep_goes_on(history):
     run = ScriptedRun(fail=lambda c: c.height == 128 and c.compiler == "none",
                       crash=lambda c: c.height == 256 and c.compiler == "compile")
     sweep = _sweep()
-    outcomes = sw.run_sweep(sweep, history, run, attach_baseline=False)
+    outcomes = run_sweep(sweep, history, run, attach_baseline=False)
     status = {o.key: o.status for o in outcomes}
     assert status["compiler=none,height=128"] == "failed"
     assert status["compiler=compile,height=256"] == "failed"
@@ -145,11 +149,11 @@ def test_failed_and_crashed_cells_are_recorded_and_the_sweep_goes_on(history):
     failed = history.list(status="failed")
     assert {r.error for r in failed} == {"out of memory",
                                          "RuntimeError: CUDA error: an illegal memory access"}
-    rows = {r["key"]: r for r in sw.summarise(sweep, outcomes)}
+    rows = {r["key"]: r for r in summarise(sweep, outcomes)}
     assert "ratio" not in rows["compiler=compile,height=128"]  # its baseline cell failed
     # a resume retries only the failed cells
     retry = ScriptedRun()
-    sw.run_sweep(sweep, history, retry, attach_baseline=False)
+    run_sweep(sweep, history, retry, attach_baseline=False)
     assert sorted((c.compiler, c.height) for c in retry.calls) == [("compile", 256),
                                                                    ("none", 128)]
 
@@ -161,7 +165,7 @@ def test_unavailable_accelerator_fails_its_cell_only(history):
 
     run = ScriptedRun()
     sweep = _sweep(grid={"compiler": ["none", "cudagraph"], "height": [64]})
-    outcomes = sw.run_sweep(sweep, history, run, preflight=preflight, attach_baseline=False)
+    outcomes = run_sweep(sweep, history, run, preflight=preflight, attach_baseline=False)
     assert [o.status for o in outcomes] == ["finished", "failed"]
     assert "CUDA graphs need a CUDA device" in outcomes[1].result.error
     assert len(run.calls) == 1
@@ -170,21 +174,21 @@ def test_unavailable_accelerator_fails_its_cell_only(history):
 def test_a_different_grid_is_a_different_sweep(history):
     a, b = _sweep(), _sweep(grid={"compiler": ["none"], "height": [64]})
     assert a.sweep_id != b.sweep_id and a.sweep_id == _sweep().sweep_id
-    sw.run_sweep(a, history, ScriptedRun(), attach_baseline=False)
+    run_sweep(a, history, ScriptedRun(), attach_baseline=False)
     run = ScriptedRun()
-    sw.run_sweep(b, history, run, attach_baseline=False)
+    run_sweep(b, history, run, attach_baseline=False)
     assert len(run.calls) == 1  # b's cell ran although a has the same settings
 
 
 def test_axes_and_toml_summary(tmp_path, history):
     sweep = _sweep()
-    assert sw.split_axes(sweep) == (["compiler"], ["height"])
-    assert sw.split_axes(sweep, rows=["height"]) == (["height"], ["compiler"])
+    assert split_axes(sweep) == (["compiler"], ["height"])
+    assert split_axes(sweep, rows=["height"]) == (["height"], ["compiler"])
     with pytest.raises(ConfigError, match="not a grid field"):
-        sw.split_axes(sweep, rows=["steps"])
-    outcomes = sw.run_sweep(sweep, history, ScriptedRun(), attach_baseline=False)
-    path = sw.write_toml(str(tmp_path / "sweep.toml"),
-                         sw.to_toml_dict(sweep, outcomes, ["compiler"], ["height"]))
+        split_axes(sweep, rows=["steps"])
+    outcomes = run_sweep(sweep, history, ScriptedRun(), attach_baseline=False)
+    path = write_toml(str(tmp_path / "sweep.toml"),
+                      to_toml_dict(sweep, outcomes, ["compiler"], ["height"]))
     import tomllib
 
     data = tomllib.loads(open(path).read())
@@ -200,20 +204,20 @@ def test_sweep_file_round_trip(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text('[base]\nmodel = "tiny-sd15"\nsteps = 2\n[grid]\ncompiler = ["none", '
                     '"compile"]\nsize = [64, "96x64"]\n[sweep]\nrows = ["size"]\n')
-    base, grid, options = sw.load_sweep_file(str(path))
+    base, grid, options = load_sweep_file(str(path))
     assert base == {"model": "tiny-sd15", "steps": 2}
     assert grid == {"compiler": ["none", "compile"], "size": ["64x64", "96x64"]}
     assert options == {"rows": ["size"]}
     path.write_text("[grid]\nheight = [64]\n[extra]\n")
     with pytest.raises(ConfigError, match="unknown table"):
-        sw.load_sweep_file(str(path))
+        load_sweep_file(str(path))
     with pytest.raises(ConfigError, match="cannot read"):
-        sw.load_sweep_file(str(tmp_path / "missing.toml"))
+        load_sweep_file(str(tmp_path / "missing.toml"))
 
 
 def test_per_cell_output_images_do_not_overwrite(tmp_path):
-    sweep = sw.Sweep(base=RunConfig(output_image=str(tmp_path / "out.png")),
-                     grid={"compiler": ["none", "compile"]})
+    sweep = Sweep(base=RunConfig(output_image=str(tmp_path / "out.png")),
+                  grid={"compiler": ["none", "compile"]})
     paths = {sweep.config_for(c).output_image for c in sweep.cells()}
     assert paths == {str(tmp_path / "out-compiler_none.png"),
                      str(tmp_path / "out-compiler_compile.png")}
@@ -231,15 +235,15 @@ def test_parallel_workers_share_cells_and_history(history):
 
     a, b = ScriptedRun(), ScriptedRun()
     sweep = _sweep()
-    outcomes = sw.run_sweep(sweep, history, workers=[("dev0", slow(a)), ("dev1", slow(b))],
-                            attach_baseline=False)
+    outcomes = run_sweep(sweep, history, workers=[("dev0", slow(a)), ("dev1", slow(b))],
+                         attach_baseline=False)
     assert all(o.status == "finished" for o in outcomes)
     assert a.calls and b.calls and len(a.calls) + len(b.calls) == 6
     assert {o.device for o in outcomes} == {"dev0", "dev1"}
     assert {r.config["sweep_device"] for r in history.list()} == {"dev0", "dev1"}
-    serial = sw.summarise(sweep, sw.run_sweep(_sweep(grid=sweep.grid, sweep_id="serial"),
-                                              history, ScriptedRun(), attach_baseline=False))
-    parallel = sw.summarise(sweep, outcomes)
+    serial = summarise(sweep, run_sweep(_sweep(grid=sweep.grid, sweep_id="serial"),
+                                        history, ScriptedRun(), attach_baseline=False))
+    parallel = summarise(sweep, outcomes)
     assert [(r["key"], r["it_per_s"], r.get("ratio")) for r in serial] == \
         [(r["key"], r["it_per_s"], r.get("ratio")) for r in parallel]
 
@@ -248,12 +252,12 @@ def test_broken_device_is_retired_and_its_cells_rerun_elsewhere(history):
     good = ScriptedRun()
     broken = ScriptedRun(crash=lambda cfg: True)
     notices = []
-    outcomes = sw.run_sweep(_sweep(), history, workers=[("bad", broken), ("good", good)],
-                            attach_baseline=False, on_notice=notices.append)
+    outcomes = run_sweep(_sweep(), history, workers=[("bad", broken), ("good", good)],
+                         attach_baseline=False, on_notice=notices.append)
     assert [o.status for o in outcomes] == ["finished"] * 6
     assert {o.device for o in outcomes} == {"good"}
-    assert len(broken.calls) <= sw.RETIRE_AFTER_FAILURES
-    assert notices == [f"bad failed {sw.RETIRE_AFTER_FAILURES} cells in a row; no more cells "
+    assert len(broken.calls) <= RETIRE_AFTER_FAILURES
+    assert notices == [f"bad failed {RETIRE_AFTER_FAILURES} cells in a row; no more cells "
                        f"go to it"]
     retried = [o for o in outcomes if o.result.notices]
     assert retried and "failed on bad" in retried[0].result.notices[0]
@@ -262,9 +266,9 @@ def test_broken_device_is_retired_and_its_cells_rerun_elsewhere(history):
 
 def test_cell_failing_on_every_device_is_recorded_once(history):
     oom = lambda cfg: cfg.height == 256  # noqa: E731 - fails everywhere
-    outcomes = sw.run_sweep(_sweep(), history, workers=[("d0", ScriptedRun(fail=oom)),
-                                                        ("d1", ScriptedRun(fail=oom))],
-                            attach_baseline=False)
+    outcomes = run_sweep(_sweep(), history, workers=[("d0", ScriptedRun(fail=oom)),
+                                                     ("d1", ScriptedRun(fail=oom))],
+                         attach_baseline=False)
     failed = [o for o in outcomes if o.status == "failed"]
     assert sorted(o.key for o in failed) == ["compiler=compile,height=256",
                                              "compiler=none,height=256"]
@@ -286,7 +290,7 @@ def test_late_baseline_is_attached_after_the_sweep(tmp_path, history):
 
     # the compiled cell comes first: its baseline does not exist yet when it finishes
     sweep = _sweep(grid={"compiler": ["compile", "none"], "height": [64]})
-    outcomes = sw.run_sweep(sweep, history, imaging)
+    outcomes = run_sweep(sweep, history, imaging)
     compiled = outcomes[0].result
     assert compiled.metrics.baseline_run_id == outcomes[1].result.run_id
     assert history.get(compiled.run_id).metrics.psnr_db == pytest.approx(
@@ -296,7 +300,7 @@ def test_late_baseline_is_attached_after_the_sweep(tmp_path, history):
 def test_cells_save_images_next_to_the_history_by_default(tmp_path, history):
     run = ScriptedRun()
     sweep = _sweep(grid={"compiler": ["none", "compile"]})
-    sw.run_sweep(sweep, history, run, attach_baseline=False)
+    run_sweep(sweep, history, run, attach_baseline=False)
     folder = tmp_path / "images" / sweep.sweep_id
     assert [c.output_image for c in run.calls] == [str(folder / "compiler_none.png"),
                                                    str(folder / "compiler_compile.png")]

@@ -9,7 +9,9 @@ import threading
 
 import pytest
 
-from diffbench.engine import sweep as sw
+from diffbench.engine.sweep.grid import cell_key
+from diffbench.engine.sweep.plan import Sweep
+from diffbench.engine.sweep.run import run_sweep
 from diffbench.cli.main import main as cli_main
 from diffbench.engine.config import RunConfig
 from diffbench.engine.history import History
@@ -49,14 +51,14 @@ def test_3x3_sweep_interrupted_and_resumed_runs_each_cell_once(tmp_path):
             stop.set()
 
     run, first_calls = _counting_run()
-    sweep = sw.Sweep(base=RunConfig(**BASE), grid=dict(grid))
-    first = sw.run_sweep(sweep, history, run, stop=stop, on_cell_done=stop_after_four)
+    sweep = Sweep(base=RunConfig(**BASE), grid=dict(grid))
+    first = run_sweep(sweep, history, run, stop=stop, on_cell_done=stop_after_four)
     assert len(first_calls) == 4 and sum(o.result is None for o in first) == 5
 
     run, second_calls = _counting_run()
-    sweep = sw.Sweep(base=RunConfig(**BASE), grid=dict(grid))  # as a rerun builds it
-    outcomes = sw.run_sweep(sweep, history, run)
-    assert [sw.cell_key({"scheduler": c.scheduler, "size": f"{c.width}x{c.height}"})
+    sweep = Sweep(base=RunConfig(**BASE), grid=dict(grid))  # as a rerun builds it
+    outcomes = run_sweep(sweep, history, run)
+    assert [cell_key({"scheduler": c.scheduler, "size": f"{c.width}x{c.height}"})
             for c in second_calls] == [o.key for o in outcomes[4:]]
     assert [o.resumed for o in outcomes] == [True] * 4 + [False] * 5
     assert all(o.status == "finished" for o in outcomes), [o.result.error for o in outcomes]
@@ -74,8 +76,8 @@ def test_accelerated_cell_gets_psnr_ssim_against_its_baseline_cell(tmp_path):
     history = History(tmp_path / "h.sqlite")
     base = RunConfig(**{**BASE, "steps": 4, "height": 32, "width": 32,
                         "output_image": str(tmp_path / "img.png")})
-    sweep = sw.Sweep(base=base, grid={"deepcache": [False, True]})
-    outcomes = sw.run_sweep(sweep, history, _counting_run()[0])
+    sweep = Sweep(base=base, grid={"deepcache": [False, True]})
+    outcomes = run_sweep(sweep, history, _counting_run()[0])
     eager, cached = (o.result for o in outcomes)
     assert eager.status == cached.status == "finished"
     assert eager.metrics.psnr_db is None  # a baseline has no baseline
@@ -134,13 +136,13 @@ def test_first_ctrl_c_stops_after_the_cell_second_cancels_it():
 
 def test_cli_sweep_that_cannot_write_its_file_still_prints_the_table(tmp_path, capsys,
                                                                     monkeypatch):
-    from diffbench.engine import sweep as sweep_module
+    from diffbench.engine.sweep import report
     from diffbench.engine.errors import ConfigError
 
     def full_disk(path, data):
         raise ConfigError(f"cannot write {path}: no space left on device")
 
-    monkeypatch.setattr(sweep_module, "write_toml", full_disk)
+    monkeypatch.setattr(report, "write_toml", full_disk)
     assert cli_main(["sweep", "--model", "tiny-sd15", "--steps", "2", "--warmups", "0",
                      "--device", "cpu", "--grid", "size=32", "--in-process",
                      "-o", str(tmp_path / "s.toml")]) == 2

@@ -174,17 +174,18 @@ def test_live_step_events_and_the_record_carry_the_counts():
     """The runner's warmup + measured call on a cached FLUX pipeline: each StepFinished
     carries the skipped steps so far, the record the measured call's totals."""
     from diffbench.engine import events as ev
-    from diffbench.engine import runner
+    from diffbench.engine.prepare import Prepared
     from diffbench.engine.result import Metrics
+    from diffbench.engine.timed_calls import warmup_and_measure
 
     run = cfg(cache="first-block", cache_threshold=0.2, warmups=1, height=dm.SIZE,
               width=dm.SIZE, prompt="a cat")
     pipe, state, _ = cached(dm.flux_pipe, dm.FLUX_SPEC, cache="first-block",
                             cache_threshold=0.2)
-    prepared = runner.Prepared(pipe, "cpu", torch.float32, dm.SIZE, dm.SIZE, None, [], 0.0,
-                               0.0, spec=dm.FLUX_SPEC, state=state)
+    prepared = Prepared(pipe, "cpu", torch.float32, dm.SIZE, dm.SIZE, None, [], 0.0, 0.0,
+                        spec=dm.FLUX_SPEC, state=state)
     events, metrics = [], Metrics()
-    runner._warmup_and_measure(run, prepared, events.append, None, metrics, ["warmup"])
+    warmup_and_measure(run, prepared, events.append, None, metrics, ["warmup"])
     measured = [e for e in events if isinstance(e, ev.StepFinished) and e.call == "measured"]
     skipped = [e.steps_skipped for e in measured]
     assert len(measured) == STEPS and skipped == sorted(skipped) and skipped[0] == 0

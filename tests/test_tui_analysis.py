@@ -1,8 +1,9 @@
 """Pilot tests of the dashboard's analysis views (sweep matrix, throughput fit, image vs
 baseline) against scripted engines: deterministic, no torch, a few seconds in all.
 
-The sweep is the engine's own (diffbench.engine.sweep.run_sweep through diffbench.tui.engine_bridge); only the
-run function is a fake whose cells finish when the test releases them.
+The sweep is the engine's own (diffbench.engine.sweep.run.run_sweep through
+diffbench.tui.bridge.analysis); only the run function is a fake whose cells finish when the
+test releases them.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ import pytest
 from diffbench.engine import events as ev
 from diffbench.engine.errors import ModelNotFoundError
 from diffbench.engine.result import RunResult
-from diffbench.tui import engine_bridge as bridge
+from diffbench.tui.bridge import store
+from diffbench.tui.bridge.events import EventTranslator
+from diffbench.tui.bridge.running import run_engine
 from diffbench.tui import messages as msg
-from diffbench.tui.engine_bridge import EventTranslator, run_engine
 from diffbench.tui.runs import compare_rows, find_baseline, order_for_compare
 from fakes import FakeEngine
 from diffbench.tui.widgets.settings import parse_size
@@ -23,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_dashboard_imports_without_torch():
-    code = ("import sys; import diffbench.tui.app, diffbench.tui.engine_bridge; "
+    code = ("import sys; import diffbench.tui.app, diffbench.tui.bridge.analysis, "
+            "diffbench.tui.bridge.store; "
             "print('torch' in sys.modules, 'diffusers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True)
@@ -122,15 +124,15 @@ def test_baseline_is_the_newest_eager_run_with_the_same_settings():
 
 
 def test_profiles_listed_and_loaded_from_the_shipped_files(tmp_path):
-    names = bridge.list_profiles()
+    names = store.list_profiles()
     assert "tiny-sd15" in names
-    settings = bridge.load_profile("tiny-sd15")
+    settings = store.load_profile("tiny-sd15")
     assert settings["model"] == "tiny-sd15"
     from diffbench.engine.config import RunConfig
 
-    path = bridge.save_profile(RunConfig(model="tiny-sdxl", steps=7, compiler="compile"),
+    path = store.save_profile(RunConfig(model="tiny-sdxl", steps=7, compiler="compile"),
                                tmp_path / "mine.toml")
-    again = bridge.read_profile_file(path)
+    again = store.read_profile_file(path)
     assert (again["model"], again["steps"], again["compiler"]) == ("tiny-sdxl", 7, "compile")
     assert RunConfig(**again).steps == 7
 

@@ -43,7 +43,8 @@ def main(args: argparse.Namespace) -> int:
     from diffbench.engine.session import Session
     from diffbench.cli.sweep import config_from_flags
     from diffbench.engine.errors import ConfigError
-    from diffbench.engine.sweep import parse_size, check_output_path, write_toml
+    from diffbench.engine.sweep.grid import parse_size
+    from diffbench.engine.sweep.report import check_output_path, write_toml
 
     extra: dict = {}
     if args.size:

@@ -62,14 +62,16 @@ def _split(text: str) -> list[str]:
 
 def build_sweep(args: argparse.Namespace):
     """The Sweep described by the flags and/or sweep file (raises ConfigError)."""
-    from diffbench.engine import sweep as sw
+    from diffbench.engine.sweep.grid import coerce_value, load_sweep_file, parse_grid
+    from diffbench.engine.sweep.plan import Sweep
+    from diffbench.engine.sweep.report import split_axes
 
     base: dict[str, Any] = {}
     grid: dict[str, list] = {}
     options: dict[str, Any] = {}
     if args.sweep_file:
-        base, grid, options = sw.load_sweep_file(args.sweep_file)
-    for name, values in sw.parse_grid(args.grid).items():
+        base, grid, options = load_sweep_file(args.sweep_file)
+    for name, values in parse_grid(args.grid).items():
         grid[name] = values  # flags replace a file's values for the same field
     base_cfg = config_from_flags(args, base)
     baseline: dict[str, Any] = {}
@@ -80,12 +82,12 @@ def build_sweep(args: argparse.Namespace):
         name, sep, value = spec.partition("=")
         if not sep:
             raise ConfigError(f"--baseline wants FIELD=VALUE, got {spec!r}")
-        baseline = {name.strip(): sw.coerce_value(name.strip(), value)}
-    sweep = sw.Sweep(base=base_cfg, grid=grid, sweep_id=args.sweep_id or options.get("id", ""),
-                     baseline=baseline)
+        baseline = {name.strip(): coerce_value(name.strip(), value)}
+    sweep = Sweep(base=base_cfg, grid=grid, sweep_id=args.sweep_id or options.get("id", ""),
+                  baseline=baseline)
     rows = _split(args.rows) if args.rows else list(options.get("rows", []))
     cols = _split(args.cols) if args.cols else list(options.get("cols", []))
-    rows, cols = sw.split_axes(sweep, rows, cols)
+    rows, cols = split_axes(sweep, rows, cols)
     return sweep, rows, cols
 
 
@@ -108,9 +110,9 @@ def config_from_flags(args: argparse.Namespace, base: Optional[dict] = None):
     Raises:
         ConfigError: a bad profile, unknown field or bad value, in one line.
     """
-    from diffbench.engine import sweep as sw
     from diffbench.cli import run as run_command
     from diffbench.engine.profiles import build_config
+    from diffbench.engine.sweep.grid import coerce_value
 
     data = dict(base or {})
     profile = getattr(args, "profile", None) or data.pop("profile", None)
@@ -120,7 +122,7 @@ def config_from_flags(args: argparse.Namespace, base: Optional[dict] = None):
         name = name.strip().replace("-", "_")
         if not sep or not name:
             raise ConfigError(f"--set wants FIELD=VALUE, got {spec!r}")
-        data[name] = sw.coerce_value(name, value)
+        data[name] = coerce_value(name, value)
     return build_config(profile, data)
 
 
@@ -164,19 +166,22 @@ def main(args: argparse.Namespace) -> int:
     from diffbench.cli._console import make_console
     from rich.markup import escape
 
-    from diffbench.engine import sweep as sw
+    from diffbench.engine.sweep import report
+    from diffbench.engine.sweep.grid import cell_key
+    from diffbench.engine.sweep.plan import prepare
+    from diffbench.engine.sweep.run import run_sweep
 
     sweep, rows, cols = build_sweep(args)
-    sw.check_output_path(args.output)
+    report.check_output_path(args.output)
     out = make_console()
     err = make_console(stderr=True)
     cells = sweep.cells()
     if args.dry_run:
         # the same checks as a real sweep: a bad cell is refused here too (exit 2)
-        prepared = sw.prepare(sweep, _preflight())
+        prepared = prepare(sweep, _preflight())
         for i, (cell, _cfg, reason) in enumerate(prepared, 1):
             note = f"  (would fail: {reason})" if reason else ""
-            out.print(f"{i:>3}  {sw.cell_key(cell)}{note}", highlight=False)
+            out.print(f"{i:>3}  {cell_key(cell)}{note}", highlight=False)
         out.print(f"{len(cells)} cells, sweep id {sweep.sweep_id}", highlight=False)
         return 0
     from diffbench.engine.history import History
@@ -200,7 +205,7 @@ def main(args: argparse.Namespace) -> int:
                                                timeout_s=sweep.base.timeout_s)
     progress = SweepProgress(err, len(cells), sweep.sweep_id)
     with _Interrupts(err) as interrupts, progress:
-        outcomes = sw.run_sweep(
+        outcomes = run_sweep(
             sweep, history, preflight=session.preflight, on_event=progress.on_event,
             on_cell_start=progress.on_cell_start, on_cell_done=progress.on_cell_done,
             stop=interrupts.stop, cancel=interrupts.cancel, workers=workers,
@@ -217,11 +222,12 @@ def main(args: argparse.Namespace) -> int:
     path, write_error = None, None
     if args.output:
         try:
-            path = sw.write_toml(args.output, sw.to_toml_dict(sweep, outcomes, rows, cols))
+            path = report.write_toml(args.output,
+                                     report.to_toml_dict(sweep, outcomes, rows, cols))
         except DiffbenchError as exc:
             write_error = exc
     out.print(render_table(sweep, outcomes, rows, cols, args.metric))
-    for row in sw.summarise(sweep, outcomes):
+    for row in report.summarise(sweep, outcomes):
         if row["status"] in ("failed", "cancelled"):
             out.print(f"[red]{row['status']}[/] {escape(row['key'])}: "
                       f"{escape(row.get('error') or '')}", highlight=False, soft_wrap=True)
@@ -283,25 +289,26 @@ def render_table(sweep, outcomes, rows: list[str], cols: list[str], metric: str 
 
     from rich.table import Table
 
-    from diffbench.engine import sweep as sw
+    from diffbench.engine.sweep.grid import cell_key, format_value
+    from diffbench.engine.sweep.report import summarise
 
-    by_key = {row["key"]: row for row in sw.summarise(sweep, outcomes)}
+    by_key = {row["key"]: row for row in summarise(sweep, outcomes)}
     names = list(sweep.grid)
     row_combos = list(itertools.product(*(sweep.grid[r] for r in rows)))
     col_combos = list(itertools.product(*(sweep.grid[c] for c in cols))) or [()]
-    baseline = ", ".join(f"{k}={sw.format_value(v)}" for k, v in sweep.baseline.items())
+    baseline = ", ".join(f"{k}={format_value(v)}" for k, v in sweep.baseline.items())
     table = Table(title=f"sweep {sweep.sweep_id} (ratio: it/s over {baseline})",
                   show_lines=True)
     table.add_column(" / ".join(rows) or "cell", style="bold")
     for combo in col_combos:
-        table.add_column(" ".join(f"{c}={sw.format_value(v)}" for c, v in zip(cols, combo))
+        table.add_column(" ".join(f"{c}={format_value(v)}" for c, v in zip(cols, combo))
                          or metric, justify="right")
     for row_combo in row_combos:
-        label = ", ".join(sw.format_value(v) for v in row_combo)  # header names the fields
+        label = ", ".join(format_value(v) for v in row_combo)  # header names the fields
         cells = []
         for col_combo in col_combos:
             values = {**dict(zip(rows, row_combo)), **dict(zip(cols, col_combo))}
-            key = sw.cell_key({n: values[n] for n in names})
+            key = cell_key({n: values[n] for n in names})
             cells.append(_cell_text(by_key[key], metric))
         table.add_row(label, *cells)
     return table

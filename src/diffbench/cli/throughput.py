@@ -67,7 +67,8 @@ def main(args: argparse.Namespace) -> int:
     from diffbench.engine import plot, throughput
     from diffbench.engine.session import Session
     from diffbench.cli.sweep import config_from_flags
-    from diffbench.engine.sweep import parse_size, check_output_path
+    from diffbench.engine.sweep.grid import parse_size
+    from diffbench.engine.sweep.report import check_output_path
 
     steps = throughput.parse_steps(args.step_counts)
     extra: dict = {}
@@ -118,7 +119,7 @@ def main(args: argparse.Namespace) -> int:
                              y_label="time (s)")
         err.print(f"wrote {path}", highlight=False)
     if args.output:
-        from diffbench.engine.sweep import write_toml
+        from diffbench.engine.sweep.report import write_toml
 
         path = write_toml(args.output, {"throughput": result.to_dict()})
         err.print(f"wrote {path}", highlight=False)

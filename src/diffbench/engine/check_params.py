@@ -198,7 +198,7 @@ def _check_argument(cfg: Any, argument: str) -> None:
         return  # its class is only known once loaded; LoadedPipeline checks then
     from diffbench.engine.models.loading import pipeline_class
     from diffbench.engine.loaded_pipeline import accepts
-    from diffbench.engine.runner import preflight
+    from diffbench.engine.preflight import preflight
 
     cls = pipeline_class(cfg, preflight(cfg).source)
     if not accepts(cls, argument):

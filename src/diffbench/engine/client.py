@@ -17,6 +17,10 @@ before them with :func:`start_child` and hand it to :func:`run_in_child` afterwa
 child spends the wait importing torch and diffusers, so the checks cost no wall time. A child
 that gets no run is stopped with :meth:`StartedChild.discard` (SIGKILL to its group, reaped;
 also done at interpreter exit).
+
+The process plumbing (starting, signalling, reaping) is diffbench.engine.child_process; the
+child's lines are read by diffbench.engine.child_messages and the RunResult of however the
+child ended is built by diffbench.engine.child_outcome.
 """
 
 from __future__ import annotations
@@ -32,10 +36,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
 from diffbench.engine import events as ev
-# The process plumbing lives in child_process; its public names are this module's too.
-from diffbench.engine.child_process import (  # noqa: F401 - re-exported
-    _EXITING, _TRUNCATED, LOG_TAIL_CHARS, LOG_TAIL_LINES, StartedChild, _signal_group,
-    _signal_name, _stop_process, child_env, kill_all_children, start_child)
+from diffbench.engine.child_messages import ChildMessages
+from diffbench.engine.child_outcome import ChildOutcome
+from diffbench.engine.child_process import StartedChild, _signal_group, _stop_process
 from diffbench.engine.result import RunResult
 from diffbench.engine.worker import PROTOCOL
 
@@ -47,16 +50,6 @@ TERM_GRACE_S = 3.0
 EXIT_GRACE_S = 5.0
 #: Seconds to wait for the hello line; a child that cannot start says so on stderr.
 HELLO_TIMEOUT_S = 120.0
-
-_SIGNAL_REASONS = {
-    "SIGKILL": "child killed by SIGKILL (out of memory? the kernel's OOM killer sends it)",
-    "SIGSEGV": "child crashed with SIGSEGV (segmentation fault)",
-    "SIGABRT": "child aborted (SIGABRT)",
-    "SIGBUS": "child crashed with SIGBUS (bus error)",
-    "SIGILL": "child crashed with SIGILL (illegal instruction)",
-    "SIGFPE": "child crashed with SIGFPE (arithmetic error)",
-    "SIGTERM": "child terminated by SIGTERM",
-}
 
 
 def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
@@ -136,7 +129,7 @@ def run_job_in_child(job: str, cfg: Any, job_args: dict,
     return result, run.job_result, run.error_kind
 
 
-class _ChildRun:
+class _ChildRun(ChildMessages, ChildOutcome):
     """State of one child run (see :func:`run_in_child`)."""
 
     def __init__(self, cfg: Any, on_event: ev.EventCallback, cancel: threading.Event,
@@ -223,65 +216,6 @@ class _ChildRun:
         stderr_done.wait(timeout=2.0)
         return self._outcome(proc.returncode)
 
-    # ------------------------------------------------------------------ stream handling
-    def _handle_line(self, line: str) -> None:
-        if self.failure and self.failure.startswith("protocol error"):
-            return
-        if line.startswith(_TRUNCATED):
-            self._protocol_error(f"the event stream ended mid-line (truncated): "
-                                 f"{_clip(line[len(_TRUNCATED):])!r}")
-            return
-        try:
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            self._protocol_error(f"child wrote a line that is not a JSON object: "
-                                 f"{_clip(line)!r}")
-            return
-        kind = data.get("type")
-        if kind == "hello":
-            self.hello = data
-            if data.get("protocol") != PROTOCOL:
-                self._protocol_error(f"child speaks protocol {data.get('protocol')!r}, this "
-                                     f"diffbench speaks {PROTOCOL}; use matching versions")
-            return
-        if kind == "result":
-            if isinstance(data.get("result"), dict):
-                self.result = data["result"]
-                self.baseline_checked = data.get("baseline_checked") is True
-                if isinstance(data.get("job_result"), dict):
-                    self.job_result = data["job_result"]
-                if isinstance(data.get("error_kind"), str):
-                    self.error_kind = data["error_kind"]
-            else:
-                self._protocol_error("child sent a result that is not an object")
-            return
-        if kind == "job_progress":
-            self.run_begun = True
-            if self.on_progress is not None and isinstance(data.get("data"), dict):
-                self.on_progress(data["data"])
-            return
-        try:
-            event = ev.event_from_dict(data)
-        except ValueError as exc:
-            # A newer child may add event types or fields: skip them, say so once.
-            notice = f"ignored an event the child sent: {exc}"
-            if notice not in self.notices:
-                self.notices.append(notice)
-            return
-        self.run_begun = True
-        if isinstance(event, ev.PhaseFinished):
-            self.phase_times[event.phase] = event.elapsed_s
-        if isinstance(event, (ev.RunFinished, ev.RunFailed)):
-            self.terminal = event
-        self.on_event(event)
-
-    def _protocol_error(self, reason: str) -> None:
-        self.failure = f"protocol error: {reason}"
-        self._signal(signal.SIGKILL)
-        self.killed = True
-
     # ------------------------------------------------------------------ cancel / timeout
     def _escalate(self, started: float) -> None:
         now = time.monotonic()
@@ -330,112 +264,3 @@ class _ChildRun:
     def _stop_now(self) -> None:
         """Make sure no child (or grandchild in its group) outlives this call."""
         _stop_process(self.proc)
-
-    # ------------------------------------------------------------------ outcome
-    def _outcome(self, returncode: Optional[int]) -> RunResult:
-        tail = self._log_tail()
-        if self.result is not None and self.failure is None:
-            try:
-                result = RunResult.from_dict(self.result)
-            except (TypeError, ValueError) as exc:
-                self.failure = f"protocol error: child sent a bad result ({exc})"
-            else:
-                result.notices = list(result.notices) + self.notices
-                if result.status != "finished" and not result.log_tail:
-                    result.log_tail = tail
-                result.baseline_checked = self.baseline_checked  # type: ignore[attr-defined]
-                self._ensure_terminal_event(result)
-                return result
-        reason = self.failure or self._exit_reason(returncode)
-        finished = self.terminal.result if isinstance(self.terminal, ev.RunFinished) else None
-        if finished and self.failure is None and not _EXITING.is_set():
-            # The run completed and said so; only the last line was lost (a crash at exit).
-            try:
-                result = RunResult.from_dict(finished)
-            except (TypeError, ValueError):
-                pass
-            else:
-                result.notices = list(result.notices) + self.notices + [
-                    f"the child ended badly after the run finished: {reason}"]
-                result.log_tail = tail
-                return result
-        if _EXITING.is_set():
-            return self._failed("cancelled: diffbench exited during the run", "cancelled",
-                                tail)
-        cancelled = self.cancel.is_set() and not (self.failure or "").startswith(
-            ("timed out", "protocol"))
-        return self._failed(reason if not cancelled else f"cancelled ({reason})",
-                            "cancelled" if cancelled else "failed", tail)
-
-    def _exit_reason(self, returncode: Optional[int]) -> str:
-        if returncode is None:
-            return "child did not exit"
-        if returncode < 0:
-            name = _signal_name(-returncode)
-            reason = _SIGNAL_REASONS.get(name, f"child killed by {name}")
-            if name == "SIGKILL" and self.killed:
-                reason = "child killed by SIGKILL"
-        elif returncode > 0:
-            reason = f"child exited with code {returncode}"
-        else:
-            reason = "child exited without sending a result (event stream truncated)"
-        if self.hello is None and returncode != 0:
-            reason += f" before it started ({self.python})"
-        last = self._last_error_line() if returncode and returncode > 0 else ""
-        return f"{reason}: {last}" if last else reason
-
-    def _last_error_line(self) -> str:
-        for line in reversed(self.log):
-            line = line.strip()
-            if line and not line.startswith(("File ", "Traceback", "^", "~")):
-                return _clip(line, 200)
-        return ""
-
-    def _failed(self, reason: str, status: str, tail: str) -> RunResult:
-        data = self.base.to_dict()
-        partial = None
-        if self.terminal is not None and getattr(self.terminal, "result", None):
-            partial = self.terminal.result
-        if partial:
-            data.update({k: v for k, v in partial.items() if k in ("config", "environment",
-                                                                     "metrics", "image_path")})
-        result = RunResult.from_dict(data)
-        result.status, result.error, result.log_tail = status, reason, tail
-        if not partial:
-            for phase, field in (("load", "load_s"), ("accelerate", "accelerate_s"),
-                                 ("warmup", "warmup_s")):
-                if phase == "warmup" and not self.cfg.warmups:
-                    continue  # no warmup calls: warmup_s stays None, as the runner reports
-                if phase in self.phase_times:
-                    setattr(result.metrics, field, self.phase_times[phase])
-        if self.hello and not result.environment:
-            result.environment = dict(self.hello.get("environment") or {})
-        result.notices = list(result.notices) + self.notices
-        self._ensure_terminal_event(result, force=True)
-        return result
-
-    def _finish_without_child(self, reason: str) -> RunResult:
-        return self._failed(reason, "failed", "")
-
-    def _ensure_terminal_event(self, result: RunResult, force: bool = False) -> None:
-        """Send RunFinished/RunFailed last if the child did not, or if its one is stale."""
-        if self.terminal is not None and not force:
-            return
-        if self.terminal is not None and isinstance(self.terminal, ev.RunFailed) and \
-                self.terminal.status == result.status and self.terminal.reason == result.error:
-            return
-        if result.status == "finished":
-            self.on_event(ev.RunFinished(result=result.to_dict()))
-        else:
-            self.on_event(ev.RunFailed(reason=result.error or result.status,
-                                       status=result.status, result=result.to_dict(),
-                                       log_tail=result.log_tail or ""))
-
-    def _log_tail(self) -> str:
-        text = "\n".join(self.log)
-        return text[-LOG_TAIL_CHARS:]
-
-
-def _clip(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."

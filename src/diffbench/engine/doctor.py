@@ -228,7 +228,7 @@ def collect_in(python: str, device: Optional[str] = None, timeout_s: float = 180
     import json
     import subprocess
 
-    from diffbench.engine.client import child_env
+    from diffbench.engine.child_process import child_env
     from diffbench.engine.errors import DiffbenchError
 
     command = [python, "-m", "diffbench.engine.doctor"] + (["--device", device] if device else [])

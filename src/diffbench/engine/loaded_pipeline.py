@@ -1,12 +1,12 @@
 """One loaded, accelerated pipeline called many times with different call arguments.
 
-A run (diffbench.engine.runner.run) calls its pipeline a fixed way; the throughput fit (several step
-counts) and the parameter check (two values of guidance scale on the *same* compiled
-pipeline — a compiler that baked the first value into its graph only shows then) need the
-same pipeline called several ways. This builds it with the runner's own building blocks
-(diffbench.engine.runner.preflight / prepare / call_kwargs: same device and dtype, same accelerators, a
-generator seeded with ``cfg.seed`` before every call) and synchronises the device before the
-clock stops.
+A run (diffbench.engine.runner.run) calls its pipeline a fixed way; the throughput fit
+(several step counts) and the parameter check (two values of guidance scale on the *same*
+compiled pipeline — a compiler that baked the first value into its graph only shows then) need
+the same pipeline called several ways. This builds it with the runner's own building blocks
+(diffbench.engine.preflight.preflight, diffbench.engine.prepare.prepare / call_kwargs: same
+device and dtype, same accelerators, a generator seeded with ``cfg.seed`` before every call)
+and synchronises the device before the clock stops.
 
 Imports torch lazily (inside methods): never import this at dashboard start-up.
 """
@@ -42,7 +42,8 @@ class LoadedPipeline:
     def __init__(self, cfg: Any, on_event: Optional[Callable[[Any], None]] = None,
                  cancel: Any = None) -> None:
         from diffbench.engine.environment import collect
-        from diffbench.engine.runner import prepare, preflight
+        from diffbench.engine.preflight import preflight
+        from diffbench.engine.prepare import prepare
 
         self.cfg = cfg
         self.emit = on_event or ev.null_callback
@@ -68,13 +69,14 @@ class LoadedPipeline:
             self.emit(ev.PhaseFinished(name, time.perf_counter() - start, self._t()))
 
     def call_kwargs(self, **overrides: Any) -> dict:
-        """Keyword arguments of one call (diffbench.engine.runner.call_kwargs: cfg's settings, a freshly
-        seeded generator — every call starts from the same latents — then ``overrides``).
+        """Keyword arguments of one call (diffbench.engine.prepare.call_kwargs: cfg's settings,
+        a freshly seeded generator — every call starts from the same latents — then
+        ``overrides``).
 
         Raises:
             ConfigError: an override the pipeline's __call__ does not take.
         """
-        from diffbench.engine.runner import call_kwargs
+        from diffbench.engine.prepare import call_kwargs
 
         overrides.setdefault("control_image", self.prepared.control_image)
         return call_kwargs(self.cfg, self.pipe, self.device, self.height, self.width,
@@ -164,7 +166,7 @@ class LoadedPipeline:
 
 def _runner_preflight() -> Optional[Callable[[Any], Any]]:
     try:
-        from diffbench.engine.runner import preflight
+        from diffbench.engine.preflight import preflight
     except ImportError:
         return None
     return preflight

@@ -10,8 +10,8 @@
   come back to the driver, which alone writes the history. Ray is an optional extra
   (``pip install 'diffbench[ray]'``).
 
-Both return ``[(device_name, run_fn)]`` for :func:`diffbench.engine.sweep.run_sweep`, which deals each
-cell to the next free worker.
+Both return ``[(device_name, run_fn)]`` for :func:`diffbench.engine.sweep.run.run_sweep`,
+which deals each cell to the next free worker.
 """
 
 from __future__ import annotations

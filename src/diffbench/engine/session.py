@@ -1,7 +1,7 @@
 """One session: launch a run or a measurement, record it, attach its baseline, export it.
 
 Every way of running goes through :class:`Session` — ``diffbench run`` (cli/run.py), the
-dashboard (tui/bridge), sweeps (engine/sweep.py, one worker per device in
+dashboard (tui/bridge), sweeps (engine/sweep/, one worker per device in
 engine/multi_device.py), the throughput fit and the parameter check — so a run started
 anywhere gets the same record: the same RunResult fields, PSNR/SSIM against the baseline of
 diffbench.engine.baseline, the same history row.
@@ -94,19 +94,20 @@ class Session:
         preflight checks it before anything starts it)."""
         if self.launch_mode() != CHILD or (self.python or cfg.python) is not None:
             return None
-        from diffbench.engine import client
+        from diffbench.engine import child_process
 
-        return client.start_child(env=self._child_env())
+        return child_process.start_child(env=self._child_env())
 
     def preflight(self, cfg: Any) -> Any:
-        """diffbench.engine.runner.preflight: model source, input image, compiler available.
+        """diffbench.engine.preflight.preflight: model source, input image, compiler
+        available.
 
         Raises:
             ConfigError / ModelNotFoundError / AcceleratorUnavailableError: one line.
         """
-        from diffbench.engine import runner
+        from diffbench.engine import preflight
 
-        return runner.preflight(cfg)
+        return preflight.preflight(cfg)
 
     def _child_env(self) -> dict[str, str]:
         from diffbench.engine.worker import KEEP_IMAGE_ENV

@@ -1,7 +1,7 @@
 """Actions opening the analysis views: sweep, throughput fit, image vs baseline.
 
 A mixin of :class:`diffbench.tui.app.DiffbenchApp`. The screens live in tui/screens/{sweep,throughput,
-image_compare}.py and reach the engine only through diffbench.tui.engine_bridge, in thread workers.
+image_compare}.py and reach the engine only through diffbench.tui.bridge, in thread workers.
 Tests replace the engines: the app's ``engine`` (FakeEngine) runs sweep cells and
 ``throughput_timer`` (``steps -> seconds``) replaces the pipeline of the throughput fit.
 """
@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 from textual.css.query import NoMatches
 
 from diffbench.engine.errors import ConfigError
-from diffbench.tui import engine_bridge
+from diffbench.tui.bridge import analysis
 from diffbench.tui.runs import order_for_compare
 
 #: Screens that bind ctrl+r / ctrl+g themselves (start / stop their own work); the app's
@@ -60,7 +60,8 @@ class AnalysisActions:
 
     def action_open_sweep(self) -> None:
         """Show a past sweep: the selected run's, else pick one from the history."""
-        from diffbench.tui.screens.sweep import SweepPickerScreen, SweepScreen, past_sweeps
+        from diffbench.tui.screens.sweep import SweepScreen
+        from diffbench.tui.screens.sweep_picker import SweepPickerScreen, past_sweeps
         from diffbench.tui.sweep_matrix import SweepMatrix
 
         if self.screen_owns_run_keys():
@@ -125,7 +126,7 @@ class AnalysisActions:
                 self.notify("the selected run has no saved image", severity="warning")
                 return
             try:
-                baseline = engine_bridge.find_image_baseline(run, self.history)
+                baseline = analysis.find_image_baseline(run, self.history)
             except Exception as exc:
                 self.notify(f"cannot look up the baseline: {exc}", severity="error")
                 return

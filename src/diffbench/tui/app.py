@@ -1,7 +1,11 @@
 """The diffbench dashboard: settings on the left, live run, results and history on the right.
 
-Runs execute in a Textual thread worker that calls diffbench.tui.engine_bridge (child process by
+Runs execute in a Textual thread worker that calls diffbench.tui.bridge (child process by
 default); this module imports no torch, so the first screen is up in well under a second.
+
+This module lays the dashboard out and wires widget events to actions; the actions live in
+mixins, one module each: run_actions (a run and quitting during one), form_validation,
+probes (the environment checks), history_actions, analysis_actions, palette.
 """
 
 from __future__ import annotations
@@ -10,10 +14,10 @@ import gc
 import itertools
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
-from textual import events, on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual import events, on
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
@@ -24,18 +28,21 @@ from textual.widgets import Button, Footer, Header, Input, Static
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import ConfigError, DiffbenchError
 from diffbench.engine.result import RunResult
-from diffbench.tui import engine_bridge
 from diffbench.tui import form_memory
-from diffbench.tui import messages as msg
-from diffbench.tui.runs import accel_of
 from diffbench.tui.analysis_actions import AnalysisActions
+from diffbench.tui.bridge import store
+from diffbench.tui.bridge.running import EngineFn
+from diffbench.tui.form_validation import FormValidation
 from diffbench.tui.history_actions import HistoryActions
+from diffbench.tui.palette import PaletteCommands
 from diffbench.tui.probes import EnvironmentProbes
+from diffbench.tui.run_actions import RunActions
 from diffbench.tui.widgets.history import HistoryTable
-from diffbench.tui.widgets.live import PHASE_LABELS, LivePanel
+from diffbench.tui.widgets.live import LivePanel
 from diffbench.tui.widgets.results import ResultPanels
 from diffbench.tui.widgets.settings import SettingsForm
 from diffbench.tui.widgets.view_tabs import ViewTabs
+
 
 class DashboardScreen(Screen):
     """The dashboard's screen. Textual restyles every widget of a screen when it is resumed;
@@ -52,7 +59,8 @@ class DashboardScreen(Screen):
             event.refresh_styles = False
 
 
-class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
+class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbes,
+                   HistoryActions, AnalysisActions, App):
     """The dashboard. ``engine`` replaces the real engine (tests pass the FakeEngine of tests/fakes.py);
     ``history`` replaces the run store; ``export_dir`` is where exports go (default: cwd)."""
 
@@ -83,7 +91,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, engine: Optional[engine_bridge.EngineFn] = None,
+    def __init__(self, engine: Optional[EngineFn] = None,
                  history: Any = None, in_process: bool = False,
                  export_dir: Optional[Path] = None) -> None:
         super().__init__()
@@ -133,7 +141,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         yield Header()
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield SettingsForm(engine_bridge.list_profiles(), id="settings")
+                yield SettingsForm(store.list_profiles(), id="settings")
                 yield Static("", id="validation")
                 yield Button("Run  ctrl+r", id="run", variant="success", compact=True)
             with Vertical(id="right"):
@@ -151,7 +159,7 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
     def on_mount(self) -> None:
         self.query_one("#left").border_title = "Settings"
         if self._history is None:
-            self._history = engine_bridge.open_history()
+            self._history = store.open_history()
         self.refresh_history()
         remembered = form_memory.load()
         if remembered:  # the settings of the last run started, as the user left them
@@ -235,59 +243,10 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
             self._validation_queued = True
             self.call_after_refresh(self.validate_form)
 
-    def validate_form(self) -> None:
-        """Build a RunConfig from the form; show the ConfigError and disable Run if any."""
-        self._validation_queued = False
-        try:
-            label = self.query_one("#validation", Static)
-        except NoMatches:  # a late message while the app shuts down
-            return
-        try:
-            cfg = self.form().build_config()
-        except ConfigError as exc:
-            problem: Optional[ConfigError] = exc
-        else:
-            problem = self._environment_problem(cfg)
-        # the error names its setting (ConfigError.field): no guessing from the words
-        error, field = (str(problem), problem.field) if problem else (None, None)
-        if error != self.config_error or not self._validated:
-            self._validated = True
-            self.config_error = error
-            if error:
-                label.update(f"[b]Cannot run:[/b] {error}")
-            else:
-                label.update("Ready: ctrl+r runs these settings.")
-            label.set_class(error is not None, "error")
-            self.form().mark_invalid(field)
-        if self.all_backends and self._form_device() != self._labeled_device:
-            self._label_compilers()
-        self._update_run_button()
-
-    def _update_run_button(self) -> None:
-        # Only touch widgets when the state flips: re-styling and footer refreshes are the
-        # expensive part of a keystroke.
-        state = (self.running, self.config_error is None)
-        if state == self._button_state:
-            return
-        self._button_state = state
-        button = self.query_one("#run", Button)
-        button.disabled = self.running or self.config_error is not None
-        button.label = "Running... ctrl+g cancels" if self.running else "Run  ctrl+r"
-        self.refresh_bindings()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
-        if action in ("run", "cancel") and self.screen_owns_run_keys():
-            return False  # the sweep/throughput view binds ctrl+r / ctrl+g itself
-        if action == "run":
-            return None if (self.running or self.config_error) else True
-        if action == "cancel":
-            return True if self.running else None
-        return True
-
     @on(SettingsForm.ProfileChosen)
     def load_profile(self, event: SettingsForm.ProfileChosen) -> None:
         try:
-            data = engine_bridge.load_profile(event.name)
+            data = store.load_profile(event.name)
         except DiffbenchError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -321,118 +280,6 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
             return
         self.start_run(cfg, remember=values)
 
-    def start_run(self, cfg: RunConfig, remember: Optional[dict[str, Any]] = None) -> None:
-        """Start ``cfg`` in the run worker; ``remember``: form values to restore at the next
-        start (written by the worker thread)."""
-        self.run_token = next(self._tokens)
-        self.running_cfg = cfg
-        self.current_phase = None
-        self.cancel_event = threading.Event()
-        description = f"starting {cfg.model} {cfg.task}, compiler {cfg.compiler}..."
-        size = f"{cfg.width}x{cfg.height}" if cfg.width else "native size"
-        self.live().begin(description, f"{cfg.model} {cfg.task} {size} {cfg.compiler} "
-                                       f"{cfg.steps} steps", getattr(cfg, "cache", "none"))
-        self.log_line("info", f"run {self.run_token}: {cfg.model} task={cfg.task} "
-                              f"compiler={cfg.compiler} steps={cfg.steps}")
-        self.query_one(ResultPanels).mark_previous()
-        self._update_run_button()
-        self._run_worker(cfg, self.run_token, self.cancel_event, remember)
-        if self.gpu_available:
-            self._gpu_worker(self.run_token, self.cancel_event)
-
-    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def _run_worker(self, cfg: RunConfig, token: int, cancel: threading.Event,
-                    remember: Optional[dict[str, Any]] = None) -> None:
-        if remember is not None:
-            form_memory.save(remember)  # here, not in the UI thread: it fsyncs
-
-        # The session stores the result (baseline compared, as `diffbench run` does) here,
-        # before the UI hears of it: quitting at once (ctrl+q twice during a run) ends the
-        # UI, but the app waits for this thread, so the cancelled run still reaches the
-        # history.
-        engine_bridge.run_engine(cfg, self.post_message, token, cancel, self._engine,
-                                 self._in_process, history=self._history)
-
-    def action_cancel(self) -> None:
-        """Ask the engine to stop at the next step or warmup boundary."""
-        if not self.running or self.cancel_event is None:
-            self.notify("nothing is running")
-            return
-        if self.cancel_event.is_set():
-            self.notify("already cancelling; the engine stops at the next step")
-            return
-        self.cancel_event.set()
-        cfg = self.running_cfg
-        what = PHASE_LABELS.get(self.current_phase or "", "start-up")
-        line = f"Cancelling {what} of {cfg.model if cfg else 'the run'}..."
-        self.live().set_status(line, style="bold yellow")
-        self.log_line("warning", line)
-
-    @on(msg.PhaseChanged)
-    def _on_phase(self, message: msg.PhaseChanged) -> None:
-        if message.token != self.run_token:
-            return
-        if not message.finished:
-            self.current_phase = message.phase
-        self.live().phase(message)
-
-    @on(msg.StepProgress)
-    def _on_step(self, message: msg.StepProgress) -> None:
-        if message.token == self.run_token:
-            self.live().step(message)
-
-    @on(msg.CompileUpdate)
-    def _on_compile(self, message: msg.CompileUpdate) -> None:
-        if message.token == self.run_token:
-            self.live().compile(message)
-
-    @on(msg.GpuUpdate)
-    def _on_gpu(self, message: msg.GpuUpdate) -> None:
-        if message.token == self.run_token:
-            self.live().gpu(message)
-
-    @on(msg.LogLine)
-    def _on_log(self, message: msg.LogLine) -> None:
-        if message.token == self.run_token:
-            self.log_line(message.level, message.text)
-
-    @on(msg.RunEnded)
-    def _on_ended(self, message: msg.RunEnded) -> None:
-        if message.token != self.run_token:
-            return
-        cfg = self.running_cfg
-        self.run_token = 0
-        self.cancel_event = None
-        result: Optional[RunResult] = message.result
-        if result is not None:
-            if message.save_error:
-                self.notify(message.save_error, severity="error")
-            self.last_result = result
-            self.refresh_history()
-            self._select_run(result.run_id)
-        name = cfg.model if cfg else "run"
-        if message.status == "finished" and result is not None:
-            m = result.metrics
-            from diffbench.engine.metrics import format_metric
-
-            line = (f"Finished {name} ({accel_of(result)}): inference "
-                    f"{format_metric('inference_s', m.inference_s)}, "
-                    f"{format_metric('it_per_s', m.it_per_s, unit=True)}")
-            self.live().end("finished", line)
-            self.notify(line, title="Run finished", timeout=4)
-        elif message.status == "cancelled":
-            line = f"Cancelled {name}: {message.reason or 'stopped by you'}"
-            self.live().end("cancelled", line)
-            self.notify(line, severity="warning", title="Run cancelled")
-        else:
-            line = f"Failed {name}: {message.reason or 'unknown error'}"
-            self.live().end("failed", line)
-            self.log_line("error", line)
-            self.notify(line, severity="error", title="Run failed", timeout=8)
-        self._update_run_button()
-        if self.quit_state == "cancelling":  # the cancelled run is in the history now
-            self.exit()
-
     # ------------------------------------------------------------------ history events
     @on(HistoryTable.RowHighlighted)
     def _on_row(self, event: HistoryTable.RowHighlighted) -> None:
@@ -457,88 +304,12 @@ class DiffbenchApp(EnvironmentProbes, HistoryActions, AnalysisActions, App):
         self.table().filter_text = event.value
         self.table().rebuild()
 
-    # ------------------------------------------------------------------ palette
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Run", "Run the current settings (ctrl+r)", self.action_run)
-        yield SystemCommand("Cancel run", "Stop the run in progress (ctrl+g)",
-                            self.action_cancel)
-        yield SystemCommand("Export selected runs", "Write marked/selected runs to TOML",
-                            self.action_export)
-        yield SystemCommand("Export all runs", "Write every run in the history to TOML",
-                            self.action_export_all)
-        yield SystemCommand("Compare runs", "Side by side, with ratios (ctrl+t)",
-                            self.action_compare)
-        yield SystemCommand("Re-run settings of selected run", "Load its config into the form",
-                            self.action_load_run)
-        yield SystemCommand("Delete selected runs", "Remove from the history",
-                            self.action_delete)
-        yield SystemCommand("Show image", "Preview the selected run's image (ctrl+o)",
-                            self.action_preview)
-        yield SystemCommand("Save settings as profile", "Write the form to a TOML file",
-                            self.action_save_profile)
-        yield SystemCommand("Load profile file", "Fill the form from a TOML file",
-                            self.action_open_profile)
-        yield SystemCommand("Show log", "Compiler output, warnings and errors of the runs",
-                            lambda: self.action_show_tab("tab_log"))
-        yield SystemCommand("Show history", "The runs table",
-                            lambda: self.action_show_tab("tab_history"))
-        yield SystemCommand("Sweep", "Grid over settings, live matrix of it/s ratios (ctrl+n)",
-                            self.action_sweep)
-        yield SystemCommand("Open past sweep", "The matrix of a sweep in the history",
-                            self.action_open_sweep)
-        yield SystemCommand("Throughput fit", "Base and per-step cost of these settings "
-                            "(ctrl+y)", self.action_throughput)
-        yield SystemCommand("Image vs baseline", "Selected run's image beside its baseline's, "
-                            "PSNR/SSIM (ctrl+k)", self.action_image_compare)
-        yield SystemCommand("Help", "Keys and what the panels mean", self.action_help)
-
     def on_unmount(self) -> None:
         if self.cancel_event is not None:  # however the app ends, let the worker finish
             self.cancel_event.set()
         if self._heap_frozen:  # the app's objects become collectable again
             self._heap_frozen = False
             gc.unfreeze()
-
-    #: How long a confirmed quit waits for the cancelled run to reach the history (s).
-    QUIT_WAIT_S = 15.0
-
-    async def action_quit(self) -> None:
-        """Quit; during a run, ask first, then cancel it and wait (at most QUIT_WAIT_S) for
-        the cancelled run to be recorded. ctrl+q again (dialog up or cancelling) quits at
-        once: the run is lost, but its child process is still stopped (on_unmount)."""
-        if self.running and self.quit_state is None:
-            from diffbench.tui.screens.confirm import ConfirmScreen
-
-            self.quit_state = "asked"
-            self.push_screen(ConfirmScreen("A run is in progress: cancel it and quit? y/n"),
-                             self._quit_answered)
-            return
-        self._quit_now()
-
-    def _quit_answered(self, yes: Optional[bool]) -> None:
-        if self.quit_state != "asked":
-            return
-        if not yes:
-            self.quit_state = None
-            return
-        if not self.running:  # it ended while the dialog was up: it is recorded already
-            self._quit_now()
-            return
-        self.quit_state = "cancelling"
-        self.action_cancel()
-        self.live().set_status("Cancelling... quits once the run is saved (ctrl+q: quit now)",
-                               style="bold yellow")
-        self.set_timer(self.QUIT_WAIT_S, self._quit_now)
-
-    def _quit_now(self) -> None:
-        if self.cancel_event is not None:
-            self.cancel_event.set()  # let the worker thread end so the process can exit
-            # the app's shutdown waits for the run worker: kill its child instead of
-            # giving it the graceful-cancel period (only for the real child-process engine)
-            if self._engine is None and not self._in_process:
-                engine_bridge.kill_child_runs()
-        self.exit()
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ from textual.widgets import Input
 from diffbench.engine import catalog
 from diffbench.engine.errors import ConfigError, DiffbenchError
 from diffbench.engine.result import RunResult
-from diffbench.tui import engine_bridge
+from diffbench.tui.bridge import store
 from diffbench.tui.runs import accel_of, find_baseline, order_for_compare
 from diffbench.tui.widgets.results import ResultPanels
 from diffbench.tui.widgets.view_tabs import ViewTabs
@@ -63,7 +63,7 @@ class HistoryActions:
         if not runs:
             self.notify("no run to export yet: run something first", severity="warning")
             return
-        path = engine_bridge.default_export_path(runs, self.export_dir)
+        path = store.default_export_path(runs, self.export_dir)
 
         def done(target: Optional[str]) -> None:
             if target:
@@ -74,7 +74,7 @@ class HistoryActions:
     def export_runs(self, runs: list[RunResult], path: Path) -> Optional[Path]:
         """Write ``runs`` to ``path`` and notify with the file name; None on failure."""
         try:
-            written = engine_bridge.export_toml(runs, path)
+            written = store.export_toml(runs, path)
         except (OSError, ValueError, DiffbenchError) as exc:
             self.notify(f"export failed: {exc}", severity="error", timeout=8)
             return None
@@ -177,7 +177,7 @@ class HistoryActions:
             if not target:
                 return
             try:
-                path = engine_bridge.save_profile(cfg, Path(target))
+                path = store.save_profile(cfg, Path(target))
             except OSError as exc:
                 self.notify(f"cannot save profile: {exc}", severity="error")
                 return
@@ -194,7 +194,7 @@ class HistoryActions:
             if not target:
                 return
             try:
-                data = engine_bridge.read_profile_file(Path(target))
+                data = store.read_profile_file(Path(target))
                 self.form().load(data)
             except DiffbenchError as exc:
                 self.notify(str(exc), severity="error")

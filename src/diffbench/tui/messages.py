@@ -45,7 +45,8 @@ class StepProgress(RunMessage):
     """Denoising step ``index`` of ``total`` ended in the ``call`` ("warmup"/"measured").
 
     ``recent_ms`` holds the step_ms of this call's latest steps after step 1 (newest last, at
-    most engine_bridge.SPARK_POINTS; step 1 includes prompt encoding); ``live_it_per_s`` is steps/s over the steps after step 1
+    most diffbench.tui.bridge.events.SPARK_POINTS; step 1 includes prompt encoding);
+    ``live_it_per_s`` is steps/s over the steps after step 1
     (the engine's own it/s definition, on host wall time); ``eta_s`` the seconds left in this
     call at that rate (None before two steps). ``steps_skipped``: steps of this call a
     diffusers step cache skipped so far (None: no cache, or one that gives no count).

@@ -3,7 +3,7 @@
 Pure data, no Textual and no engine heavy imports, so it serves a live sweep (cells filled in
 as they finish) and a past sweep rebuilt from the history (runs grouped by
 ``config["sweep_id"]``) alike. Values are kept as the text the engine uses in cell keys
-(diffbench.engine.sweep.format_value), so a live cell and its stored run have the same key.
+(diffbench.engine.sweep.grid.format_value), so a live cell and its stored run have the same key.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Iterable, Optional, Sequence
 from diffbench.engine.metrics import format_metric
 from diffbench.engine.result import RunResult
 
-#: Config keys a sweep adds to each run (diffbench.engine.sweep.SWEEP_ID_KEY / SWEEP_CELL_KEY).
+#: Config keys a sweep adds to each run (diffbench.engine.sweep.run.SWEEP_ID_KEY /
+#: SWEEP_CELL_KEY).
 SWEEP_ID_KEY = "sweep_id"
 SWEEP_CELL_KEY = "sweep_cell"
 
@@ -57,13 +58,15 @@ def parse_cell_key(key: str) -> dict[str, str]:
 
 
 def cell_key(values: dict[str, str]) -> str:
-    """The inverse of :func:`parse_cell_key` (diffbench.engine.sweep.cell_key on text values)."""
+    """The inverse of :func:`parse_cell_key` (diffbench.engine.sweep.grid.cell_key on text
+    values)."""
     return ",".join(f"{k}={v}" for k, v in values.items())
 
 
 def default_baseline(grid: dict[str, list[str]]) -> dict[str, str]:
-    """The engine's rule (diffbench.engine.sweep.default_baseline) on text values: compiler none when
-    the grid sweeps compilers including none, else the first value of the first field."""
+    """The engine's rule (diffbench.engine.sweep.plan.default_baseline) on text values:
+    compiler none when the grid sweeps compilers including none, else the first value of the
+    first field."""
     if "none" in grid.get("compiler", []):
         return {"compiler": "none"}
     first = next(iter(grid))
@@ -72,8 +75,8 @@ def default_baseline(grid: dict[str, list[str]]) -> dict[str, str]:
 
 def default_axes(fields: Sequence[str], rows: Sequence[str] = (),
                  cols: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """Rows/cols as diffbench.engine.sweep.split_axes chooses them; unknown names are dropped (the
-    caller validates user input through the engine first)."""
+    """Rows/cols as diffbench.engine.sweep.report.split_axes chooses them; unknown names are
+    dropped (the caller validates user input through the engine first)."""
     rows = [r for r in rows if r in fields]
     cols = [c for c in cols if c in fields and c not in rows]
     if not rows and not cols:

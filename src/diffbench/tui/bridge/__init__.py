@@ -7,5 +7,5 @@
 - :mod:`.analysis` — sweeps, the throughput fit, image similarity.
 
 Nothing here imports torch at import time: the heavy engine modules load inside the calls,
-which the app makes from thread workers. diffbench.tui.engine_bridge re-exports all of it.
+which the app makes from thread workers. Callers import the module of the job they need.
 """

@@ -22,28 +22,29 @@ def plan_sweep(base: RunConfig, specs: list[str]) -> tuple[Any, list[dict[str, s
     """A sweep of ``base`` over ``--grid``-style specs (``"compiler=none,compile"``).
 
     Returns:
-        (diffbench.engine.sweep.Sweep, its cells as {field: value text} in grid order, the
+        (diffbench.engine.sweep.plan.Sweep, its cells as {field: value text} in grid order, the
         baseline cell's values as text).
 
     Raises:
         ConfigError: a bad spec, field or value, or an invalid cell (named).
     """
-    from diffbench.engine import sweep as sw
+    from diffbench.engine.sweep.grid import format_value, parse_grid
+    from diffbench.engine.sweep.plan import Sweep
 
-    sweep = sw.Sweep(base=base, grid=sw.parse_grid(specs))
+    sweep = Sweep(base=base, grid=parse_grid(specs))
     for cell in sweep.cells():  # validate every cell before anything runs
         sweep.config_for(cell)
-    cells = [{k: sw.format_value(v) for k, v in cell.items()} for cell in sweep.cells()]
-    baseline = {k: sw.format_value(v) for k, v in sweep.baseline.items()}
+    cells = [{k: format_value(v) for k, v in cell.items()} for cell in sweep.cells()]
+    baseline = {k: format_value(v) for k, v in sweep.baseline.items()}
     return sweep, cells, baseline
 
 
 def check_axes(sweep: Any, rows: list[str], cols: list[str]) -> tuple[list[str], list[str]]:
-    """diffbench.engine.sweep.split_axes: the matrix rows/cols (ConfigError for a field not
-    swept)."""
-    from diffbench.engine import sweep as sw
+    """diffbench.engine.sweep.report.split_axes: the matrix rows/cols (ConfigError for a
+    field not swept)."""
+    from diffbench.engine.sweep.report import split_axes
 
-    return sw.split_axes(sweep, rows, cols)
+    return split_axes(sweep, rows, cols)
 
 
 def run_sweep(sweep: Any, history: Any, on_cell: Callable[..., Any],
@@ -65,7 +66,7 @@ def run_sweep(sweep: Any, history: Any, on_cell: Callable[..., Any],
     Raises:
         DiffbenchError: bad input before any cell ran (one line).
     """
-    from diffbench.engine import sweep as sw
+    from diffbench.engine.sweep import run
 
     session = session_for(history, engine, in_process)
     preflight = session.preflight if session.launch_mode() == IN_PROCESS else None
@@ -74,10 +75,10 @@ def run_sweep(sweep: Any, history: Any, on_cell: Callable[..., Any],
         if isinstance(event, ev.StepFinished) and event.call == "measured":
             on_step(outcome.key, event.index, event.total)
 
-    sw.run_sweep(sweep, history, session.launch, preflight=preflight, on_event=on_event,
-                 on_cell_start=lambda o, total: on_cell(o.key, "running", None, False),
-                 on_cell_done=lambda o, total: on_cell(o.key, o.status, o.result, o.resumed),
-                 stop=stop, cancel=cancel, session=session)
+    run.run_sweep(sweep, history, session.launch, preflight=preflight, on_event=on_event,
+                  on_cell_start=lambda o, total: on_cell(o.key, "running", None, False),
+                  on_cell_done=lambda o, total: on_cell(o.key, o.status, o.result, o.resumed),
+                  stop=stop, cancel=cancel, session=session)
 
 
 def parse_steps(text: str) -> list[int]:

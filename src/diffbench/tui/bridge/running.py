@@ -36,7 +36,7 @@ def kill_child_runs() -> None:
     """Stop every child-process run of this interpreter now (SIGKILL to each child's process
     group), for a quit that will not wait: the run worker then returns at once instead of
     keeping the dashboard's shutdown waiting for a graceful cancel (up to the client's grace
-    period). Uses diffbench.engine.client.kill_all_children, the exit hook that guarantees
+    period). Uses diffbench.engine.child_process.kill_all_children, the exit hook that guarantees
     no orphan at interpreter exit; a no-op when no child run was ever started.
     """
     client = sys.modules.get("diffbench.engine.child_process")

@@ -20,7 +20,7 @@ from textual.widgets import Footer, Static
 
 from diffbench.engine.metrics import format_metric
 from diffbench.engine.result import RunResult
-from diffbench.tui import engine_bridge
+from diffbench.tui.bridge import analysis
 from diffbench.tui.runs import accel_of
 from diffbench.tui.widgets.image import HalfBlockImage
 
@@ -117,8 +117,8 @@ class ImageCompareScreen(ModalScreen[None]):
             self.post_message(ImageScores(None, None, "one of the runs has no saved image"))
             return
         try:
-            psnr, ssim = engine_bridge.compare_images(self.run.image_path,
-                                                      self.baseline.image_path)
+            psnr, ssim = analysis.compare_images(self.run.image_path,
+                                                 self.baseline.image_path)
         except (OSError, ValueError) as exc:
             self.post_message(ImageScores(None, None, str(exc)))
             return

@@ -1,9 +1,14 @@
 """The sweep view: a grid over run settings whose matrix fills in live, coloured by the
 ratio of each cell's it/s to its baseline cell; or a past sweep rebuilt from the history.
 
-The sweep runs in a thread worker through diffbench.tui.engine_bridge.run_sweep (diffbench.engine.sweep: each
-cell a full run in a child process, recorded in the history, finished cells skipped when the
-same grid runs again). ctrl+g stops after the current cell; a second ctrl+g cancels it too.
+The sweep runs in a thread worker through diffbench.tui.bridge.analysis.run_sweep
+(diffbench.engine.sweep: each cell a full run in a child process, recorded in the history,
+finished cells skipped when the same grid runs again). ctrl+g stops after the current cell;
+a second ctrl+g cancels it too.
+
+This module holds the screen: the grid editor, its actions and the handling of the worker's
+messages. The matrix drawing is sweep_table's, the worker and its messages sweep_worker's,
+the past-sweep dialog sweep_picker's.
 """
 
 from __future__ import annotations
@@ -16,52 +21,22 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Input, Static
 
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import DiffbenchError
-from diffbench.engine.metrics import format_metric
 from diffbench.engine.result import RunResult
-from diffbench.tui import engine_bridge
-from diffbench.tui.runs import accel_of, size_of
+from diffbench.tui.bridge import analysis
+from diffbench.tui.bridge.running import EngineFn
+from diffbench.tui.screens.sweep_picker import SweepPickerScreen, past_sweeps
+from diffbench.tui.screens.sweep_table import SweepTable
+from diffbench.tui.screens.sweep_worker import (SweepCell, SweepEnded, SweepStep,
+                                                run_sweep_posting)
 from diffbench.tui.sweep_matrix import SweepMatrix
 
-#: Matrix column width (characters): fits "1234.56 it/s x10.00 *".
-CELL_WIDTH = 21
 #: Grid editor lines (field -> values); a sweep of more fields goes through `diffbench sweep`.
 GRID_LINES = 3
-
-
-class SweepCell(Message):
-    """Cell ``key`` started (status "running", result None) or was recorded."""
-
-    def __init__(self, token: int, key: str, status: str, result: Optional[RunResult],
-                 resumed: bool) -> None:
-        super().__init__()
-        self.token, self.key, self.status = token, key, status
-        self.result, self.resumed = result, resumed
-
-
-class SweepStep(Message):
-    """Denoising step ``index`` of ``total`` of cell ``key``'s measured call (replaceable)."""
-
-    def __init__(self, token: int, key: str, index: int, total: int) -> None:
-        super().__init__()
-        self.token, self.key, self.index, self.total = token, key, index, total
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SweepStep) and message.token == self.token
-
-
-class SweepEnded(Message):
-    """The sweep worker is done; ``error`` is a one-line reason when it could not run."""
-
-    def __init__(self, token: int, error: str = "") -> None:
-        super().__init__()
-        self.token, self.error = token, error
 
 
 def _split(text: str) -> list[str]:
@@ -76,7 +51,7 @@ def default_grid(cfg: RunConfig) -> list[tuple[str, str]]:
             ("", "")]
 
 
-class SweepScreen(Screen[None]):
+class SweepScreen(SweepTable, Screen[None]):
     """Start a sweep from ``base`` (the form's settings), or show a past one (``matrix``).
 
     Args:
@@ -105,7 +80,7 @@ class SweepScreen(Screen[None]):
     """
 
     def __init__(self, base: Optional[RunConfig], history: Any,
-                 engine: Optional[engine_bridge.EngineFn] = None, in_process: bool = False,
+                 engine: Optional[EngineFn] = None, in_process: bool = False,
                  matrix: Optional[SweepMatrix] = None) -> None:
         super().__init__()
         self.base = base
@@ -177,104 +152,6 @@ class SweepScreen(Screen[None]):
                 f"{cfg.steps} steps, compiler {cfg.compiler}, seed {cfg.seed}")
 
     # ------------------------------------------------------------------ matrix
-    def _build_table(self) -> None:
-        matrix = self.matrix
-        assert matrix is not None
-        table = self.query_one("#sweep_matrix", DataTable)
-        table.clear(columns=True)
-        self._places.clear()
-        corner = " / ".join(matrix.rows) + (" \\ " + " / ".join(matrix.cols)
-                                             if matrix.cols else "")
-        table.add_column(corner, key="label")
-        cols = matrix.col_labels()
-        for j, (_, label) in enumerate(cols):
-            # fixed width: cells grow from "·" to "100.00 it/s x2.00 *" as they finish
-            table.add_column(label, key=f"c{j}", width=max(CELL_WIDTH, len(label)))
-        for i, (row_values, row_label) in enumerate(matrix.row_labels()):
-            cells = []
-            for j, (col_values, _) in enumerate(cols):
-                key = matrix.key_at(row_values, col_values)
-                self._places[key] = (f"r{i}", f"c{j}")
-                text, style = matrix.cell_text(key)
-                cells.append(Text(text, style=style))
-            table.add_row(Text(row_label, style="bold"), *cells, key=f"r{i}")
-
-    def _refresh_cells(self) -> None:
-        """Redraw every cell: a baseline finishing changes its row's ratios."""
-        matrix = self.matrix
-        if matrix is None:
-            return
-        table = self.query_one("#sweep_matrix", DataTable)
-        for key, (row, col) in self._places.items():
-            text, style = matrix.cell_text(key)
-            table.update_cell(row, col, Text(text, style=style))
-        self._show_detail()
-
-    def cell_display(self, key: str) -> tuple[str, str]:
-        """(text, style) the matrix shows for cell ``key`` right now (tests, detail)."""
-        row, col = self._places[key]
-        value = self.query_one("#sweep_matrix", DataTable).get_cell(row, col)
-        return (value.plain, str(value.style)) if isinstance(value, Text) else (str(value), "")
-
-    @on(DataTable.CellHighlighted, "#sweep_matrix")
-    def _show_detail(self) -> None:
-        matrix = self.matrix
-        detail = self.query_one("#sweep_detail", Static)
-        if matrix is None:
-            detail.update("")
-            return
-        table = self.query_one("#sweep_matrix", DataTable)
-        coordinate = table.cursor_coordinate
-        key = next((k for k, (r, c) in self._places.items()
-                    if table.get_row_index(r) == coordinate.row
-                    and table.get_column_index(c) == coordinate.column), None)
-        if key is None:
-            detail.update("")
-            return
-        cell = matrix.cells[key]
-        parts = [key, cell.status + (" (resumed)" if cell.resumed else "")]
-        if cell.run_id:
-            parts.append(f"run {cell.run_id}")
-        if cell.it_per_s:
-            parts.append(format_metric("it_per_s", cell.it_per_s, unit=True))
-        ratio = matrix.ratio(key)
-        if ratio is not None and not matrix.is_baseline(key):
-            parts.append(f"x{ratio:.2f} vs {matrix.baseline_key(key)}")
-        if cell.psnr_db is not None and cell.ssim is not None:
-            parts.append(f"PSNR {format_metric('psnr_db', cell.psnr_db)}, "
-                         f"SSIM {format_metric('ssim', cell.ssim)}")
-        text = "  |  ".join(parts)
-        if cell.error:
-            text += f"\n{cell.error}"
-        detail.update(Text(text))
-
-    def _status(self, text: str, style: str = "") -> None:
-        self.query_one("#sweep_status", Static).update(Text(text, style=style))
-
-    def _summary(self, done: bool = False) -> str:
-        matrix = self.matrix
-        if matrix is None:
-            return ""
-        counts = matrix.counts()
-        total = len(matrix.cells)
-        finished = counts.get("finished", 0)
-        failed = counts.get("failed", 0)
-        cancelled = counts.get("cancelled", 0)
-        resumed = sum(1 for c in matrix.cells.values() if c.resumed)
-        text = f"{matrix.sweep_id or 'sweep'}: {finished}/{total} cells finished"
-        extra = [f"{failed} failed" if failed else "", f"{cancelled} cancelled" if cancelled
-                 else "", f"{resumed} resumed" if resumed else ""]
-        extra = [e for e in extra if e]
-        if extra:
-            text += f" ({', '.join(extra)})"
-        if not done and self.current:
-            cell = matrix.cells.get(self.current)
-            text += f"; running {self.current}"
-            if cell is not None and cell.progress:
-                text += f", step {cell.progress}"
-        return text + f"; baseline {', '.join(f'{k}={v}' for k, v in matrix.baseline.items())}"
-
-    # ------------------------------------------------------------------ actions
     def _grid_specs(self) -> list[str]:
         specs = []
         for i in range(GRID_LINES):
@@ -307,8 +184,8 @@ class SweepScreen(Screen[None]):
             return
         rows, cols = self._axes()
         try:
-            sweep, cells, baseline = engine_bridge.plan_sweep(self.base, specs)
-            rows, cols = engine_bridge.check_axes(sweep, rows, cols)
+            sweep, cells, baseline = analysis.plan_sweep(self.base, specs)
+            rows, cols = analysis.check_axes(sweep, rows, cols)
         except DiffbenchError as exc:
             self._status(f"Cannot start: {exc}", "bold red")
             return
@@ -326,20 +203,12 @@ class SweepScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="sweep", exit_on_error=False)
     def _sweep_worker(self, sweep: Any, token: int, stop: threading.Event,
                       cancel: threading.Event) -> None:
-        post = self.post_message
-        try:
-            engine_bridge.run_sweep(
-                sweep, self.history,
-                on_cell=lambda key, status, result, resumed: post(
-                    SweepCell(token, key, status, result, resumed)),
-                on_step=lambda key, index, total: post(SweepStep(token, key, index, total)),
-                stop=stop, cancel=cancel, engine=self.engine, in_process=self.in_process)
-        except DiffbenchError as exc:
-            post(SweepEnded(token, str(exc)))
-        except Exception as exc:  # an engine bug: one line, the dashboard stays up
-            post(SweepEnded(token, f"{type(exc).__name__}: {exc}"))
-        else:
-            post(SweepEnded(token))
+        run_sweep_posting(self.post_message, token, sweep, self.history, stop, cancel,
+                          self.engine, self.in_process)
+
+    @on(DataTable.CellHighlighted, "#sweep_matrix")
+    def _on_highlight(self) -> None:
+        self._show_detail()
 
     @on(SweepCell)
     def _on_cell(self, message: SweepCell) -> None:
@@ -464,48 +333,4 @@ class SweepScreen(Screen[None]):
             self.cancel_event.set()
             self.notify("sweep stopped; start the same grid again to resume it",
                         severity="warning")
-        self.dismiss(None)
-
-
-def past_sweeps(history: Any) -> list[tuple[str, list[RunResult]]]:
-    """Sweeps in ``history``, newest first: [(sweep_id, runs)]."""
-    from diffbench.tui.sweep_matrix import list_sweeps
-
-    return list_sweeps(history.list())
-
-
-class SweepPickerScreen(ModalScreen[Optional[str]]):
-    """Choose one past sweep; dismisses with its id (None: escape)."""
-
-    BINDINGS = [Binding("escape", "close", "Close")]
-
-    def __init__(self, groups: list[tuple[str, list[RunResult]]]) -> None:
-        super().__init__()
-        self.groups = groups
-
-    def compose(self) -> ComposeResult:
-        options = []
-        for sweep_id, runs in self.groups:
-            newest = max(runs, key=lambda r: r.started_at or "")
-            cells = {r.config.get("sweep_cell") for r in runs}
-            failed = sum(1 for r in runs if r.status == "failed")
-            label = (f"{sweep_id}  {newest.config.get('model', '?')} {size_of(newest)}  "
-                     f"{len(cells)} cells, {len(runs)} runs"
-                     f"{f', {failed} failed' if failed else ''}  "
-                     f"{(newest.started_at or '')[:16]}  ({accel_of(newest)} last)")
-            options.append(Option(label, id=sweep_id))
-        with Vertical(classes="dialog wide", id="sweep_picker"):
-            yield Static("Past sweeps (newest first); enter opens one", classes="dialog-title")
-            yield OptionList(*options, id="sweep_options")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#sweep_picker").border_title = "Open a sweep"
-        self.query_one(OptionList).focus()
-
-    @on(OptionList.OptionSelected)
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
-
-    def action_close(self) -> None:
         self.dismiss(None)

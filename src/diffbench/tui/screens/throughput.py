@@ -22,7 +22,7 @@ from textual.widgets import Button, Footer, Input, ProgressBar, Static
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import ConfigError, DiffbenchError, RunCancelled
 from diffbench.engine.metrics import MISSING, format_metric, metric
-from diffbench.tui import engine_bridge
+from diffbench.tui.bridge import analysis
 
 #: Default step counts: a few points, cheap on the tiny models, enough for a stable slope.
 DEFAULT_STEPS = "2:12:2"
@@ -162,7 +162,7 @@ class ThroughputScreen(Screen[None]):
                         severity="warning")
             return
         try:
-            steps = engine_bridge.parse_steps(self.query_one("#tp_steps", Input).value)
+            steps = analysis.parse_steps(self.query_one("#tp_steps", Input).value)
             repeats = self._int("#tp_repeats", "repeats") or DEFAULT_REPEATS
             threads = self._int("#tp_threads", "threads")
         except ConfigError as exc:
@@ -194,7 +194,7 @@ class ThroughputScreen(Screen[None]):
                 cancel: threading.Event) -> None:
         post = self.post_message
         try:
-            result = engine_bridge.run_throughput(
+            result = analysis.run_throughput(
                 self.cfg, steps, repeats,
                 on_point=lambda done, total, s: post(ThroughputPoint(token, done, total, s)),
                 on_status=lambda text: post(ThroughputStatus(token, text)),
@@ -248,8 +248,8 @@ class ThroughputScreen(Screen[None]):
         self.query_one("#tp_figures", Static).update(text)
         plot = self.query_one("#tp_plot", Static)
         width = max(20, plot.content_size.width - 12)
-        plot.update(Text("\n".join(engine_bridge.throughput_plot(result, width=width,
-                                                                 height=12))))
+        plot.update(Text("\n".join(analysis.throughput_plot(result, width=width,
+                                                            height=12))))
         fit = result.fit
         if fit is not None and fit.r2 < GOOD_R2:
             self._status(f"R^2 {fit.r2:.2f} is low: the timings are noisy (a busy machine?); "

@@ -1,0 +1,86 @@
+"""Reading a child run's event stream: each stdout line of ``python -m
+diffbench.engine.worker`` is one JSON object — hello, an engine event, job progress or the
+result. A line that breaks the protocol stops the child (SIGKILL) and fails the run.
+
+:class:`ChildMessages` is a mixin of diffbench.engine.client's child run: it reads and sets
+the run's state (``hello``, ``result``, ``terminal``, ``failure``, ...) and calls its
+``_signal``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+
+from diffbench.engine import events as ev
+from diffbench.engine.child_process import _TRUNCATED
+from diffbench.engine.worker import PROTOCOL
+
+
+class ChildMessages:
+    """Handles each line the child writes (see the module docstring)."""
+
+    def _handle_line(self, line: str) -> None:
+        if self.failure and self.failure.startswith("protocol error"):
+            return
+        if line.startswith(_TRUNCATED):
+            self._protocol_error(f"the event stream ended mid-line (truncated): "
+                                 f"{clip(line[len(_TRUNCATED):])!r}")
+            return
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self._protocol_error(f"child wrote a line that is not a JSON object: "
+                                 f"{clip(line)!r}")
+            return
+        kind = data.get("type")
+        if kind == "hello":
+            self.hello = data
+            if data.get("protocol") != PROTOCOL:
+                self._protocol_error(f"child speaks protocol {data.get('protocol')!r}, this "
+                                     f"diffbench speaks {PROTOCOL}; use matching versions")
+            return
+        if kind == "result":
+            if isinstance(data.get("result"), dict):
+                self.result = data["result"]
+                self.baseline_checked = data.get("baseline_checked") is True
+                if isinstance(data.get("job_result"), dict):
+                    self.job_result = data["job_result"]
+                if isinstance(data.get("error_kind"), str):
+                    self.error_kind = data["error_kind"]
+            else:
+                self._protocol_error("child sent a result that is not an object")
+            return
+        if kind == "job_progress":
+            self.run_begun = True
+            if self.on_progress is not None and isinstance(data.get("data"), dict):
+                self.on_progress(data["data"])
+            return
+        try:
+            event = ev.event_from_dict(data)
+        except ValueError as exc:
+            # A newer child may add event types or fields: skip them, say so once.
+            notice = f"ignored an event the child sent: {exc}"
+            if notice not in self.notices:
+                self.notices.append(notice)
+            return
+        self.run_begun = True
+        if isinstance(event, ev.PhaseFinished):
+            self.phase_times[event.phase] = event.elapsed_s
+        if isinstance(event, (ev.RunFinished, ev.RunFailed)):
+            self.terminal = event
+        self.on_event(event)
+
+    def _protocol_error(self, reason: str) -> None:
+        self.failure = f"protocol error: {reason}"
+        self._signal(signal.SIGKILL)
+        self.killed = True
+
+
+def clip(text: str, limit: int = 120) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters (the
+    cut marked "...")."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
