@@ -104,23 +104,30 @@ def test_cudagraph_refuses_the_cpu_in_one_line():
     assert "\n" not in str(info.value)
 
 
-def test_regional_compile_under_a_step_cache_matches_the_eager_cache():
-    """Cache hooks sit inside the compiled blocks; Dynamo breaks the graph at the decision."""
+@pytest.mark.parametrize("cache,config", [
+    ("first-block", {"regional": True, "backend": "eager"}),
+    ("taylorseer", {"backend": "aot_eager"}),  # the whole transformer compiled
+])
+def test_compile_under_a_step_cache_matches_the_eager_cache(cache, config):
+    """Cache hooks sit inside the compiled code; Dynamo breaks the graph at the decision."""
+    import torch._dynamo.config as dynamo_config
+
     outs, counts = [], []
-    for compiler, config in (("none", {}), ("compile", {"regional": True,
-                                                        "backend": "eager"})):
+    threshold = 0.2 if cache == "first-block" else None
+    for compiler, compiler_config in (("none", {}), ("compile", config)):
         pipe = dm.flux_pipe()
         pipe.set_progress_bar_config(disable=True)
         state = accelerators.AcceleratorState()
-        accelerators.apply_all(pipe, dm.FLUX_SPEC, cfg(cache="first-block",
-                                                       cache_threshold=0.2, steps=6,
-                                                       compiler=compiler,
-                                                       compiler_config=config),
+        accelerators.apply_all(pipe, dm.FLUX_SPEC, cfg(cache=cache, cache_threshold=threshold,
+                                                       steps=6, compiler=compiler,
+                                                       compiler_config=compiler_config),
                                lambda e: None, state)
         outs.append(pipe(**dm.call_kwargs(pipe, 6)).images)
         counts.append((state.cache_stats.computed(), state.cache_stats.skipped()))
     torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=1e-5)
     assert counts[0] == counts[1] and counts[0][1] >= 1
+    limit = getattr(dynamo_config, "recompile_limit", None) or dynamo_config.cache_size_limit
+    assert limit >= 64  # the cache's variants are not cut off at Dynamo's default 8
 
 
 # --------------------------------------------------------------------------- attention

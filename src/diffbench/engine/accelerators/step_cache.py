@@ -135,7 +135,11 @@ def _steps_run(cfg: "RunConfig") -> int:
 def _timestep_source(pipe: Any) -> Any:
     """A callable -> the current timestep (0..1000) of a pipeline call: the pipeline's
     ``current_timestep`` where it keeps one (FLUX), else the scheduler's timestep at its
-    ``step_index`` (PAB and FasterCache compare it with their windows)."""
+    ``step_index`` (PAB and FasterCache compare it with their windows). Runs outside
+    torch.compile: reading a tensor's value would break the graph anyway."""
+    import torch
+
+    @torch.compiler.disable
     def current() -> float:
         value = getattr(pipe, "_current_timestep", None)
         if value is None:
@@ -240,6 +244,13 @@ def apply(pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallbac
         raise AcceleratorUnavailableError(f"--cache {cfg.cache} found nothing to cache in "
                                           f"{model} (no attention or transformer blocks that "
                                           f"diffusers' hooks match)")
+    if cfg.compiler != "none":
+        # each cache decision is one more compiled variant of the hooked code (not one per
+        # step): let Dynamo keep them rather than fall back to eager at its default cap of 8
+        from diffbench.engine.accelerators.compile import (REGIONAL_RECOMPILE_LIMIT,
+                                                           _raise_recompile_limit)
+
+        _raise_recompile_limit(REGIONAL_RECOMPILE_LIMIT)
     stats = cache_probe.install(denoiser, pipe.scheduler, cfg.cache)
     if state is not None:
         state.cache_stats = stats
