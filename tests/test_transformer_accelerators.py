@@ -325,3 +325,18 @@ def test_transformer_accelerators_compare_with_the_eager_baseline(tmp_path, sett
     old = {k: v for k, v in eager.config.items()
            if k not in ("cache", "cache_threshold", "attention_backend", "fuse_qkv")}
     assert baseline.is_eager(old)
+
+
+def test_doctor_lists_the_transformer_plugins_and_prints_the_extra(capsys, monkeypatch):
+    from diffbench.cli.main import main
+
+    real = versions.dist_version
+    monkeypatch.setattr(versions, "dist_version",
+                        lambda name: None if name == "torchao" else real(name))
+    monkeypatch.setenv("COLUMNS", "250")  # one line per table row
+    assert main(["doctor", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    for name in ("cache first-block", "cache pab", "attention flash", "fuse-qkv"):
+        assert name in out
+    # the brackets survive rich's markup
+    assert "torchao is not installed (pip install 'diffbench[quantize]')" in out
