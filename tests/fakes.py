@@ -33,6 +33,8 @@ class FakeEngine:
             ``cancel`` is set (lets a test act "during" the run without timing races).
         fail_with: end the run failed with this reason after the warmup.
         compile_events: emit CompileProgress during the warmup when cfg.compiler != "none".
+            With a step cache (cfg.cache), every even step counts as skipped (none counted
+            for fastercache / pab, which give no step count).
         steps_per_call: overrides cfg.steps (e.g. the responsiveness benchmark's long runs).
         image_dir: save a 64x64 gradient PNG there as the run's image (for preview tests).
         block_at_start: before the first event, block until ``release`` is set, deaf to
@@ -107,6 +109,11 @@ class FakeEngine:
             on_event(ev.RunFailed(reason, status, result.to_dict(), "", now()))
             return result
 
+        counted = getattr(cfg, "cache", "none") not in ("none", "fastercache", "pab")
+
+        def skipped(index: int) -> Optional[int]:
+            return index // 2 if counted else None
+
         def run_call(call: str, warmup_index: int) -> list[float]:
             times = []
             for i in range(1, steps + 1):
@@ -116,7 +123,8 @@ class FakeEngine:
                 if self.sleep_scale:
                     time.sleep(ms * self.sleep_scale / 1000.0)
                 times.append(ms)
-                on_event(ev.StepFinished(call, i, steps, ms, warmup_index, now()))
+                on_event(ev.StepFinished(call, i, steps, ms, warmup_index, now(),
+                                         steps_skipped=skipped(i)))
                 if call == "measured" and i == self.hold_at_step:
                     self.held.set()
                     # bounded, so a failing test cannot hang its process forever
@@ -162,6 +170,9 @@ class FakeEngine:
             return stop("cancelled", f"cancelled at step {len(times)}/{steps} of the "
                                      f"measured call")
         m.steps_run = steps
+        if counted:
+            m.steps_skipped = skipped(steps)
+            m.steps_computed = steps - m.steps_skipped
         m.first_step_ms = times[0]
         m.step_ms = times[1:]
         if m.step_ms:

@@ -12,7 +12,7 @@ import re
 import tokenize
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_paths import ROOT
 PACKAGE = ROOT / "src" / "diffbench"
 
 #: A path of ours: starts at one of our top-level folders (not inside another project's path,

@@ -19,7 +19,7 @@ import pytest
 from diffbench.engine import extras
 from diffbench.engine.errors import AcceleratorUnavailableError, ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_paths import ROOT
 LORA_HINT = "LoRA needs peft: pip install 'diffbench[lora]'"
 QUALITY_HINT = "PSNR/SSIM need scikit-image: pip install 'diffbench[quality]'"
 

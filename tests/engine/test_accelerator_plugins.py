@@ -37,7 +37,8 @@ def test_every_plugin_implements_the_interface_and_says_why_not():
     table = [name for name, _target in registry.TABLE]
     assert table == [p.name for p in accelerators.plugins()][:len(table)]
     assert set(accelerators.compilers()) == set(COMPILERS)
-    assert {p.name for p in accelerators.stacked()} == {"controlnet", "lora", "deepcache",
+    assert {p.name for p in accelerators.stacked()} == {"controlnet", "lora", "fuse-qkv",
+                                                         "attention", "deepcache", "cache",
                                                          "quantize"}
     for plugin in accelerators.plugins():
         assert plugin.kind in (accelerators.COMPILER, accelerators.STACKED), plugin.name
@@ -49,7 +50,8 @@ def test_every_plugin_implements_the_interface_and_says_why_not():
             assert ok or (reason and "\n" not in reason), (plugin.name, device)
     assert not accelerators.get("cudagraph").available("cpu")[0]
     lossy = {p.name for p in accelerators.plugins() if not p.lossless}
-    assert {"deepcache", "quantize"} <= lossy and "compile" not in lossy
+    assert {"deepcache", "cache", "quantize"} <= lossy and "compile" not in lossy
+    assert not {"attention", "fuse-qkv"} & lossy
 
 
 PLUGIN_MODULE = '''

@@ -73,7 +73,8 @@ def test_run_help_lists_the_flags_in_field_order_plain_first():
     flags = [a.option_strings[0] for a in _parser(run.add_parser)._actions
              if a.option_strings and a.dest in catalog.BY_NAME]
     assert flags[:3] == ["--model", "--variant", "--custom-pipeline"]
-    assert flags[-5:] == ["--quantize", "--deepcache", "--cpu-offload", "--trust-remote-code",
+    assert flags[-6:] == ["--quantize", "--deepcache", "--fuse-qkv", "--cpu-offload",
+                          "--trust-remote-code",
                           "--profile"]
     assert flags.index("--timeout") < flags.index("--compile-cache-dir")
 

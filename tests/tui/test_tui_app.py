@@ -63,6 +63,32 @@ def status_text(app: DiffbenchApp) -> str:
     return plain(app.query_one("#status", Static))
 
 
+@pytest.mark.parametrize("cache,shown", [("first-block", "skipped 2/4"),
+                                         ("pab", "skipped n/a"), ("none", None)])
+async def test_live_step_row_shows_steps_computed_and_skipped(tmp_path, cache, shown):
+    engine = FakeEngine(step_ms=25.0, hold_at_step=4)
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await set_field(pilot, "steps", "8")
+        app.query_one("#more").collapsed = False  # mounts the advanced rows
+        await pilot.pause()
+        app.query_one("#cache").value = cache
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, engine.held.is_set)
+        await wait_until(pilot, lambda: app.query_one(ProgressBar).progress == 4)
+        await wait_until(pilot, lambda: "measured 4/8" in plain(app.query_one("#step_text",
+                                                                              Static)))
+        text = plain(app.query_one("#step_text", Static))
+        assert engine.calls[-1].cache == cache
+        if shown:
+            assert shown in text
+        else:
+            assert "skipped" not in text
+        engine.release.set()
+        await wait_until(pilot, lambda: not app.running)
+
+
 async def test_run_shows_progress_results_and_exports(tmp_path):
     engine = FakeEngine(step_ms=25.0, hold_at_step=4)
     app = make_app(tmp_path, engine)

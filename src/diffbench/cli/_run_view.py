@@ -78,6 +78,7 @@ class RunView:
             else:
                 total, done = event.total, event.index
                 label = self._measured_label(event.index, event.step_ms)
+            label += self._cache_note(event)
             self.progress.update(task, total=total, completed=done, description=label)
         elif isinstance(event, ev.CompileProgress):
             self._compile_note = (f" — compiling: {event.graphs} graphs, {event.kernels} "
@@ -101,6 +102,16 @@ class RunView:
             return f"Measured call (first step {step_ms:.0f} ms)"
         self._measured_ms += step_ms
         return f"Measured call (mean {self._measured_ms / (index - 1):.0f} ms/step so far)"
+
+    def _cache_note(self, event: Any) -> str:
+        """" · computed 7 / skipped 3" under a diffusers step cache (" · skipped n/a" for a
+        cache that gives no step count); "" without one."""
+        if getattr(self.cfg, "cache", "none") == "none":
+            return ""
+        skipped = getattr(event, "steps_skipped", None)
+        if skipped is None:
+            return " · skipped n/a"
+        return f" · computed {event.index - skipped} / skipped {skipped}"
 
     def _index(self, task_id: Any) -> int:
         for i, task in enumerate(self.progress.tasks):
@@ -152,6 +163,10 @@ def summary_table(result: Any) -> Table:
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
     rows: list[tuple[str, str]] = [(label, escape(text)) for label, text in summary_rows(m)]
+    if cfg.get("cache") not in (None, "none") and m.steps_skipped is None and \
+            result.status == "finished":
+        rows.append(("Steps computed / skipped (step cache)",
+                     f"n/a ({escape(str(cfg['cache']))} gives no step count)"))
     if m.image_flag:
         rows.append(("Image check", f"[red]{escape(m.image_flag)}[/]"))
     env = result.environment or {}

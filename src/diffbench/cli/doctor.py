@@ -30,6 +30,7 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
     from diffbench.cli._console import make_console
+    from rich.markup import escape
     from rich.table import Table
 
     console = make_console()
@@ -46,8 +47,9 @@ def main(args: argparse.Namespace) -> int:
     table.add_column("why not / what to install", overflow="fold")
     for check in report.checks:
         status = "[green]ok[/green]" if check.ok else "[red]unavailable[/red]"
-        table.add_row(check.name, check.kind, status,
-                      check.reason if not check.ok else f"[dim]{check.description}[/dim]")
+        # escaped: a reason may hold brackets ("pip install 'diffbench[quantize]'")
+        table.add_row(check.name, check.kind, status, escape(check.reason) if not check.ok
+                      else f"[dim]{escape(check.description)}[/dim]")
     console.print(table)
     missing = report.unavailable()
     console.print(f"{len(report.checks) - len(missing)} of {len(report.checks)} backends can "

@@ -3,7 +3,8 @@
 A run's baseline is an earlier run that
 
 - finished (status "finished"),
-- ran the eager pipeline (:func:`is_eager`: compiler none, no quantization, no step caching),
+- ran the eager pipeline (:func:`is_eager`: compiler none, no quantization, no step caching,
+  the model's own attention kernels and projections),
 - shares every image-affecting setting with the run: equal
   :func:`diffbench.engine.quality.baseline_key` (model, task, size, steps, seed, scheduler,
   prompt, negative prompt, guidance scale, LoRA, ControlNet, dtype, device, ...; a key one
@@ -28,23 +29,27 @@ if TYPE_CHECKING:  # pragma: no cover
     from diffbench.engine.result import RunResult
 
 
+#: Settings of the stacked accelerators and their "off" value (a key a record lacks is off:
+#: older records predate the transformer accelerators).
+EAGER_SETTINGS = {"quantize": "none", "deepcache": False, "cache": "none",
+                  "attention_backend": "default", "fuse_qkv": False,
+                  "text_encoder_quant": "none", "cpu_offload": False}
+
+
 def is_eager(config: dict) -> bool:
     """True when ``config`` (a RunResult.config dict) runs the eager pipeline: compiler
-    none, no quantization (of the denoiser or the T5 text encoder), no DeepCache step
-    caching, no model CPU offload (older records lack the last two: eager)."""
+    none and every stacked accelerator of :data:`EAGER_SETTINGS` off (no quantization, no
+    DeepCache or diffusers step cache, the model's attention backend, unfused QKV, no T5 quantization, no model CPU offload)."""
     return (config.get("compiler", "none") == "none"
-            and config.get("quantize", "none") in ("none", None)
-            and not config.get("deepcache", False)
-            and config.get("text_encoder_quant", "none") in ("none", None)
-            and not config.get("cpu_offload", False))
+            and all(config.get(key, off) in (off, None)
+                    for key, off in EAGER_SETTINGS.items()))
 
 
 def eager_config(cfg: Any) -> Any:
-    """``cfg`` (a RunConfig) with every accelerator and memory option off — compiler none,
-    no quantization, no DeepCache, no T5 quantization, no CPU offload — so that
-    :func:`is_eager` holds: the baseline's config of an accelerated run."""
-    return cfg.replace(compiler="none", quantize="none", deepcache=False,
-                       text_encoder_quant="none", cpu_offload=False)
+    """``cfg`` (a RunConfig) with every accelerator off — compiler none and
+    :data:`EAGER_SETTINGS` — so that :func:`is_eager` holds: the baseline's config of an
+    accelerated run."""
+    return cfg.replace(compiler="none", **EAGER_SETTINGS)
 
 
 def same_settings(config: dict, other: dict) -> bool:

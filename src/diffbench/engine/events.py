@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 #: Phases of a run, in order. "warmup" includes compilation (as OneDiff's script counts it).
 PHASES = ("load", "accelerate", "warmup", "measure", "save")
@@ -44,6 +44,9 @@ class StepFinished:
     ``step_ms`` is host wall time since the previous step end (or the call start) — a live
     estimate; the measured figures in RunResult come from CUDA events on GPU.
     ``warmup_index`` is 1-based for warmup calls, 0 for the measured call.
+    ``steps_skipped``: steps of this call a diffusers step cache (``--cache``) skipped so far,
+    this one included (``index - steps_skipped`` were computed); None without a step cache or
+    for a cache that gives no step count (fastercache, pab: shown as "n/a").
     """
 
     call: str
@@ -52,6 +55,7 @@ class StepFinished:
     step_ms: float
     warmup_index: int = 0
     t_s: float = 0.0
+    steps_skipped: Optional[int] = None
 
 
 @dataclass(frozen=True)

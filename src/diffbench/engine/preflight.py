@@ -61,6 +61,7 @@ def preflight(cfg: RunConfig) -> Preflight:
     # (a typo is fixed before installing anything), then what quantization needs.
     accelerators.check(cfg, device)
     notices = model_notices + list(accelerators.validate_all(cfg, stage="accelerate"))
+    accelerators.check_family(cfg, source.spec)
     accelerators.check_stacked(cfg, device)
     if cfg.python is not None:
         _check_interpreter(cfg.python)

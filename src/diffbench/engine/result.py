@@ -34,6 +34,9 @@ class Metrics:
     - peak_allocated_gib / peak_reserved_gib: torch.cuda.max_memory_allocated / _reserved
       during the measured call (reset before it); warmup_peak_allocated_gib likewise for the
       warmups. peak_rss_gib: process peak resident set size (CPU runs; ru_maxrss).
+    - steps_computed / steps_skipped: denoising steps of the measured call a diffusers step
+      cache (``--cache``) ran in full / reused (steps_computed + steps_skipped == steps_run);
+      None without one, or for a cache that gives no step count (fastercache, pab: "n/a").
     - recompiles: recompilations during the measured call (should be 0).
     - warmup_cache: "cold" | "warm" | None (compile cache state at warmup).
     - image_flag: None when the image looks sane, else "nan" | "black" | "constant".
@@ -81,6 +84,8 @@ class Metrics:
     text_encoder_peak_gib: Optional[float] = None
     denoiser_peak_gib: Optional[float] = None
     vae_peak_gib: Optional[float] = None
+    steps_computed: Optional[int] = None
+    steps_skipped: Optional[int] = None
 
 
 @dataclass

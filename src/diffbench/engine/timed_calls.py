@@ -39,7 +39,8 @@ def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
         with torch.inference_mode():
             for index in range(1, cfg.warmups + 1):
                 check_cancel(cancel)
-                emitter = _step_emitter(emit, "warmup", index, cfg, prepared.spec)
+                emitter = _step_emitter(emit, "warmup", index, cfg, prepared.spec,
+                                          prepared.state)
                 timer = measure.StepTimer(device, emitter, cancel)
                 timer.start()
                 pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
@@ -71,8 +72,8 @@ def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
     emit(ev.PhaseStarted("measure", detail=f"{cfg.steps} steps"))
     measure.reset_peak_memory(device)
     mark = watcher.mark() if watcher is not None else None
-    timer = measure.StepTimer(device, _step_emitter(emit, "measured", 0, cfg, prepared.spec),
-                              cancel)
+    timer = measure.StepTimer(device, _step_emitter(emit, "measured", 0, cfg, prepared.spec,
+                                                  prepared.state), cancel)
     from diffbench.engine.phase_memory import PhasePeaks
 
     phases = PhasePeaks(pipe, device)  # text encoders / denoiser / VAE peaks (CUDA)
@@ -87,6 +88,9 @@ def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
         measure.synchronize(device)
         metrics.inference_s = time.perf_counter() - t1
     metrics.steps_run = timer.steps
+    stats = getattr(prepared.state, "cache_stats", None)
+    if stats is not None:  # None counts (a cache without a step count) stay None: "n/a"
+        metrics.steps_computed, metrics.steps_skipped = stats.computed(), stats.skipped()
     metrics.step_ms = [round(x, 4) for x in timer.step_ms()]
     metrics.first_step_ms = timer.first_step_ms()
     metrics.it_per_s = (len(metrics.step_ms) / (sum(metrics.step_ms) / 1000.0)
@@ -117,15 +121,17 @@ def _compile_watcher(cfg: RunConfig, emit: EventCallback) -> Any:
 
 
 def _step_emitter(emit: EventCallback, call: str, warmup_index: int, cfg: RunConfig,
-                  spec: Any = None) -> Callable[[int, float], None]:
+                  spec: Any = None, state: Any = None) -> Callable[[int, float], None]:
     # Expected total (img2img runs fewer steps, counted per family); the observed count is
     # what RunResult reports.
     from diffbench.engine.effective import steps_to_run
 
     total = steps_to_run(cfg, spec)
+    stats = getattr(state, "cache_stats", None)  # the step cache's counts, if any
 
     def on_step(index: int, step_ms: float) -> None:
-        emit(ev.StepFinished(call, index, max(total, index), round(step_ms, 3), warmup_index))
+        emit(ev.StepFinished(call, index, max(total, index), round(step_ms, 3), warmup_index,
+                             steps_skipped=stats.skipped() if stats is not None else None))
 
     return on_step
 

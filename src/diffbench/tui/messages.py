@@ -48,13 +48,16 @@ class StepProgress(RunMessage):
     most diffbench.tui.bridge.events.SPARK_POINTS; step 1 includes prompt encoding);
     ``live_it_per_s`` is steps/s over the steps after step 1
     (the engine's own it/s definition, on host wall time); ``eta_s`` the seconds left in this
-    call at that rate (None before two steps).
+    call at that rate (None before two steps). ``steps_skipped``: steps of this call a
+    diffusers step cache skipped so far (None: no cache, or one that gives no count).
     """
 
     def __init__(self, token: int, call: str, index: int, total: int, step_ms: float,
                  recent_ms: tuple[float, ...] = (), live_it_per_s: Optional[float] = None,
-                 eta_s: Optional[float] = None, warmup_index: int = 0) -> None:
+                 eta_s: Optional[float] = None, warmup_index: int = 0,
+                 steps_skipped: Optional[int] = None) -> None:
         super().__init__(token)
+        self.steps_skipped = steps_skipped
         self.call = call
         self.index = index
         self.total = total

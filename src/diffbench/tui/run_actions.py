@@ -37,7 +37,7 @@ class RunActions:
         description = f"starting {cfg.model} {cfg.task}, compiler {cfg.compiler}..."
         size = f"{cfg.width}x{cfg.height}" if cfg.width else "native size"
         self.live().begin(description, f"{cfg.model} {cfg.task} {size} {cfg.compiler} "
-                                       f"{cfg.steps} steps")
+                                       f"{cfg.steps} steps", getattr(cfg, "cache", "none"))
         self.log_line("info", f"run {self.run_token}: {cfg.model} task={cfg.task} "
                               f"compiler={cfg.compiler} steps={cfg.steps}")
         self.query_one(ResultPanels).mark_previous()

@@ -21,6 +21,12 @@ def accel_of(run: RunResult) -> str:
         parts.append(str(run.config["quantize"]))
     if run.config.get("deepcache"):
         parts.append("deepcache")
+    if run.config.get("cache") not in (None, "none"):
+        parts.append(str(run.config["cache"]))
+    if run.config.get("fuse_qkv"):
+        parts.append("fused-qkv")
+    if run.config.get("attention_backend") not in (None, "default"):
+        parts.append(f"attn-{run.config['attention_backend']}")
     return "+".join(parts)
 
 

@@ -27,8 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from diffbench.engine.families import DenoiserSpec
 
 __all__ = ["COMPILER", "STACKED", "Accelerator", "AcceleratorState", "after_warmup",
-           "all_backends", "apply_all", "check", "check_all", "check_stacked", "compilers",
-           "get", "plugins", "register", "stacked", "validate_all"]
+           "all_backends", "apply_all", "check", "check_all", "check_family", "check_stacked",
+           "compilers", "get", "plugins", "register", "stacked", "validate_all"]
 
 
 def all_backends() -> dict[str, Accelerator]:
@@ -69,6 +69,19 @@ def check_stacked(cfg: "RunConfig", device: str) -> None:
             if not ok:
                 raise AcceleratorUnavailableError(f"{plugin.describe(cfg)} cannot run here: "
                                                   f"{reason}")
+
+
+def check_family(cfg: "RunConfig", spec: "DenoiserSpec") -> None:
+    """Raise ConfigError (one line) when the compiler or a stacked plugin ``cfg`` asks for
+    cannot serve models of family ``spec`` (e.g. --cache on a UNet, --deepcache on a
+    transformer), before anything loads."""
+    from diffbench.engine.errors import ConfigError
+
+    asked = [get(cfg.compiler)] + [p for p in stacked() if p.requested(cfg)]
+    for plugin in asked:
+        reason = plugin.family_reason(cfg, spec)
+        if reason:
+            raise ConfigError(reason)
 
 
 def check_all(cfg: "RunConfig", device: str) -> None:

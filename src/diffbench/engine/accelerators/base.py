@@ -39,12 +39,15 @@ class AcceleratorState:
             which the CUDA-graph compiler keys its graphs on; None without step caching.
         modules_prepared: channels_last / fused QKV already applied (once per pipeline).
         graphs: the CUDA-graphed forwards installed (reset them after replacing weights).
+        cache_stats: the diffusers step cache's StepStats (diffbench.engine.accelerators.
+            cache_probe): steps computed / skipped in the current call; None without one.
     """
 
     compile_cache: Any = None
     step_cache: Any = None
     modules_prepared: bool = False
     graphs: list = field(default_factory=list)
+    cache_stats: Any = None
 
     def warmup_cache(self) -> "str | None":
         """"cold" / "warm" for runs that use the compile cache, None otherwise."""
@@ -100,6 +103,11 @@ class Accelerator:
     def describe(self, cfg: "RunConfig") -> str:
         """How messages name this plugin as ``cfg`` uses it (default: its name)."""
         return self.name
+
+    def family_reason(self, cfg: "RunConfig", spec: "DenoiserSpec") -> str:
+        """Why this plugin cannot serve ``cfg`` on models of family ``spec`` (one line), or
+        "" when it can. Checked before anything loads. Default: every family."""
+        return ""
 
     def validate(self, cfg: "RunConfig") -> list[str]:
         """Check ``cfg``'s settings for this plugin without loading anything; return notices

@@ -51,6 +51,12 @@ def prepare_modules(pipe: Any, spec: "DenoiserSpec", opts: CompileOptions,
         for module in parts.values():
             if isinstance(module, torch.nn.Module):
                 module.to(memory_format=torch.channels_last)
+        denoiser = parts[spec.denoiser_label]
+        if isinstance(denoiser, torch.nn.Module) and \
+                not any(p.dim() == 4 for p in denoiser.parameters()):
+            # a diffusion transformer has no convolution past its patch embedding
+            emit(LogMessage("info", f"channels_last: the {spec.denoiser_label} has no 4-D "
+                                    f"weights (no effect there); applied to the VAE"))
     if opts.fuse_qkv:
         fused = []
         for label in (spec.denoiser_label, "VAE"):
@@ -113,7 +119,8 @@ def check_blocks(denoiser: Any, blocks: "tuple[str, ...]") -> None:
 
 
 def compile_regional(denoiser: Any, kwargs: dict,
-                     blocks: "tuple[str, ...] | None" = None) -> int:
+                     blocks: "tuple[str, ...] | None" = None,
+                     fallback: "tuple[str, ...]" = ()) -> int:
     """Compile only the denoiser's repeated blocks in place; the number of modules compiled.
 
     Also raises Dynamo's recompile cap to :data:`REGIONAL_RECOMPILE_LIMIT` for the process
@@ -124,6 +131,9 @@ def compile_regional(denoiser: Any, kwargs: dict,
         kwargs: torch.compile keyword arguments.
         blocks: class names to compile; None = the model's declared repeated blocks
             (diffusers' ``compile_repeated_blocks``, ``_repeated_blocks``).
+        fallback: the family's repeated block classes (``spec.repeated_blocks``), compiled
+            when ``blocks`` is None and the model declares none (SD3's transformer in
+            diffusers 0.42 declares no ``_repeated_blocks``).
 
     Raises:
         AcceleratorUnavailableError: diffusers too old, the model declares no repeated blocks,
@@ -136,6 +146,8 @@ def compile_regional(denoiser: Any, kwargs: dict,
         for module in targets:
             module.compile(**kwargs)
         return len(targets)
+    if fallback and not getattr(denoiser, "_repeated_blocks", None):
+        return compile_regional(denoiser, kwargs, tuple(fallback))
     method = getattr(denoiser, "compile_repeated_blocks", None)
     if method is None:
         raise AcceleratorUnavailableError(
@@ -199,7 +211,7 @@ class TorchCompile(CompileOptionsAccelerator):
 
     name = "compile"
     default_mode: Optional[str] = None
-    description = "torch.compile (inductor) of the UNet and VAE decode"
+    description = "torch.compile (inductor) of the denoiser and VAE decode"
     config_keys = ("mode", "fullgraph", "dynamic", "memory_format", "fuse_qkv", "regional",
                    "regional_blocks", "compile_vae", "backend")
 
@@ -255,7 +267,8 @@ class TorchCompile(CompileOptionsAccelerator):
         compiled = []
         label = spec.denoiser_label
         if opts.regional:
-            count = compile_regional(spec.denoiser(pipe), kwargs, opts.regional_blocks)
+            count = compile_regional(spec.denoiser(pipe), kwargs, opts.regional_blocks,
+                                     spec.repeated_blocks)
             kinds = "+".join(opts.regional_blocks) if opts.regional_blocks else "repeated"
             compiled.append(f"{label} ({count} {kinds} blocks)")
         else:
@@ -280,5 +293,5 @@ class TorchCompileMaxAutotune(TorchCompile):
 
     name = "compile-max-autotune"
     default_mode = "max-autotune"
-    description = "torch.compile mode max-autotune of the UNet and VAE decode"
+    description = "torch.compile mode max-autotune of the denoiser and VAE decode"
 

@@ -294,11 +294,11 @@ def graph_module(module: Any, emit: "EventCallback", phases: "PhaseSource | None
 
 
 class CudaGraph(CompileOptionsAccelerator):
-    """``--compiler cudagraph``: CUDA graph of the UNet step per shape; optional regional
+    """``--compiler cudagraph``: CUDA graph of the denoiser step per shape; optional regional
     compile underneath (``{"regional": true}``, the fast-start variant)."""
 
     name = "cudagraph"
-    description = "CUDA graph of the UNet step (no compiler; regional compile optional)"
+    description = "CUDA graph of the denoiser step (no compiler; regional compile optional)"
     config_keys = ("regional", "regional_blocks", "memory_format", "fuse_qkv", "mode",
                    "fullgraph", "dynamic", "backend")
 
@@ -338,7 +338,8 @@ class CudaGraph(CompileOptionsAccelerator):
         opts, state = self.begin_apply(pipe, spec, cfg, emit, state)
         denoiser = spec.denoiser(pipe)
         if opts.regional:
-            compile_regional(denoiser, opts.torch_kwargs(), opts.regional_blocks)
+            compile_regional(denoiser, opts.torch_kwargs(), opts.regional_blocks,
+                             spec.repeated_blocks)
         step_cache = state.step_cache
         if step_cache is not None:
             # Cached deep features stay in the full step's graph memory across calls.

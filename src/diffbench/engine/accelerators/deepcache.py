@@ -231,6 +231,13 @@ class StepCaching(Accelerator):
     def requested(self, cfg: "RunConfig") -> bool:
         return bool(cfg.deepcache)
 
+    def family_reason(self, cfg: "RunConfig", spec: "DenoiserSpec") -> str:
+        if spec.denoiser_attr != "unet":  # DeepCache's deep/shallow split is the UNet's
+            return (f"--deepcache needs a UNet (down/up blocks); {spec.label} has a "
+                    f"{spec.denoiser_label}: use --cache first-block|taylorseer|magcache|"
+                    f"fastercache|pab")
+        return ""
+
     def validate(self, cfg: "RunConfig") -> list[str]:
         return validate(cfg)
 

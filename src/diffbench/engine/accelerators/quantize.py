@@ -14,8 +14,8 @@ These are lossy: report the output error. They pay off under torch.compile, whic
 
 - ``quant_type``: OneDiff's name for the recipe ("int8_weightonly", "int8_dynamic",
   "fp8_e4m3_e4m3_dynamic"; or our mode names); must agree with ``--quantize`` when both given.
-- ``modules`` (list of pipeline component names, default ["unet"]: the family's denoiser;
-  "controlnet" allowed).
+- ``modules`` (list of pipeline component names, default ["unet"]: the family's denoiser, UNet
+  or transformer — "transformer" names it too; "controlnet" allowed).
 - ``ignores`` (list of substrings of module names to leave in bf16, default []).
 - ``min_features`` (int, default 0): leave linear layers with in*out features below this in
   bf16 (small matmuls lose more to the quantize step than they gain).
@@ -62,16 +62,18 @@ CONFIG_KEYS = ("quant_type", "modules", "ignores", "min_features", "coordinate_d
 #: Inductor flags torchao's recommended_inductor_config_setter turns on that diffbench keeps off
 #: (torchao/quantization/utils.py).
 TUNING_FLAGS = ("coordinate_descent_tuning", "coordinate_descent_check_all_directions")
-MODULES = ("unet", "controlnet", "vae", "text_encoder", "text_encoder_2")
+MODULES = ("unet", "transformer", "controlnet", "vae", "text_encoder", "text_encoder_2")
+DENOISER = ("unet", "transformer")  # either name means the family's denoiser
+#: What to install when torchao is missing (the package's extra).
+INSTALL_HINT = "pip install 'diffbench[quantize]'"
 
 
 def available(mode: str, device: str = "cuda") -> tuple[bool, str]:
     """(ok, reason) for quantization ``mode`` on ``device`` (reads metadata; fp8 on CUDA
-    imports torch to read the compute capability)."""
+    imports torch to read the compute capability). The device is judged first: fp8 on a CPU
+    is refused whether or not torchao is installed."""
     if mode == "none":
         return True, ""
-    if versions.dist_version("torchao") is None or extras.missing("torchao"):
-        return False, f"torchao is not installed ({extras.EXTRAS['torchao'].command()})"
     if mode == "fp8dq":
         if not str(device).startswith("cuda"):
             return False, "float8 needs a CUDA GPU with compute capability >= 8.9"
@@ -85,6 +87,8 @@ def available(mode: str, device: str = "cuda") -> tuple[bool, str]:
             return False, (f"float8 needs compute capability >= 8.9; "
                            f"{torch.cuda.get_device_name(index)} has "
                            f"{capability[0]}.{capability[1]}")
+    if versions.dist_version("torchao") is None or extras.missing("torchao"):
+        return False, f"torchao is not installed ({extras.EXTRAS['torchao'].command()})"
     return True, ""
 
 
@@ -147,10 +151,12 @@ def parse(cfg: "RunConfig") -> tuple[dict, list[str]]:
                 raise ConfigError("quantize_config modules: nothing left to quantize under "
                                   "--compiler cudagraph (the ControlNet runs inside a CUDA "
                                   "graph); add \"unet\" or use --compiler compile")
-        if "unet" in modules:
+        if any(m in DENOISER for m in modules):
             what = ", ".join(blocks) if blocks else "repeated-block"
+            named = {"unet": "UNet", "transformer": "transformer"}.get(
+                next(m for m in modules if m in DENOISER)) if "modules" in config else "denoiser"
             notices.append(f"quantize {mode} with cudagraph: only the linear layers inside the "
-                           f"UNet's compiled {what} modules are quantized (torchao's eager "
+                           f"{named}'s compiled {what} modules are quantized (torchao's eager "
                            f"kernels cannot be captured in a CUDA graph)")
     if mode != "none" and cfg.compiler == "none":
         notices.append(f"quantize {mode} without torch.compile runs torchao's unfused kernels "
@@ -265,7 +271,7 @@ def _block_prefixes(spec: "DenoiserSpec", denoiser: Any,
 
 def _component(pipe: Any, spec: "DenoiserSpec", name: str) -> Any:
     """The pipeline component ``name`` of quantize_config modules ("unet" = the denoiser)."""
-    return spec.denoiser(pipe) if name in ("unet", spec.denoiser_attr) else \
+    return spec.denoiser(pipe) if name in DENOISER + (spec.denoiser_attr,) else \
         getattr(pipe, name, None)
 
 
@@ -288,7 +294,8 @@ def apply(pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallbac
         from torchao.quantization import quantize_
         config = _torchao_config(settings["mode"], set_inductor_config=tuning)
     except ImportError as exc:
-        raise AcceleratorUnavailableError(f"torchao failed to import: {exc}") from None
+        raise AcceleratorUnavailableError(f"torchao failed to import: {exc} "
+                                          f"({INSTALL_HINT})") from None
     ignores, min_features = settings["ignores"], settings["min_features"]
     inside: "tuple[str, ...] | None" = None
     denoiser = spec.denoiser(pipe)
@@ -298,7 +305,7 @@ def apply(pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallbac
 
             check_blocks(denoiser, settings["unet_blocks"])  # the compiler's own message
         inside = _block_prefixes(spec, denoiser, settings["unet_blocks"])
-        if not inside and "unet" in settings["modules"]:
+        if not inside and any(m in DENOISER for m in settings["modules"]):
             raise AcceleratorUnavailableError(
                 f"quantize under cudagraph: {type(denoiser).__name__} has no compiled blocks "
                 f"to quantize (it declares no repeated blocks; name them with regional_blocks)")
@@ -309,7 +316,7 @@ def apply(pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallbac
                 return False
             if any(part in fqn for part in ignores):
                 return False
-            if inside is not None and component == "unet" and not fqn.startswith(inside):
+            if inside is not None and component in DENOISER and not fqn.startswith(inside):
                 return False
             return module.in_features * module.out_features >= min_features
         return keep
@@ -324,7 +331,8 @@ def apply(pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallbac
             keep = keep_in(name)
             count = sum(1 for fqn, sub in module.named_modules() if keep(sub, fqn))
             quantize_(module, config, filter_fn=keep)
-            done.append(f"{name} ({count} linear layers)")
+            label = spec.denoiser_label if name in DENOISER else name
+            done.append(f"{label} ({count} linear layers)")
             total += count
     except BaseException:
         # An in-process caller must not inherit torchao's settings, and the error that

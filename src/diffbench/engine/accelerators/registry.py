@@ -3,8 +3,9 @@
 Adding an accelerator: write ``accelerators/<name>.py`` with an :class:`~diffbench.engine.
 accelerators.base.Accelerator` subclass and add its line to :data:`TABLE`. Stacked plugins are
 applied in table order (each needs the previous one's modules): ControlNet and LoRA while the
-pipeline is built, then step caching (its switch must be inside what gets compiled), then
-quantization; the compiler comes last.
+pipeline is built, then fused QKV projections and the attention backend, then step caching
+(DeepCache for UNets, diffusers' cache hooks for transformers: the switch must be inside what
+gets compiled), then quantization (of the fused weights); the compiler comes last.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ TABLE = (
     ("oneflow", "diffbench.engine.accelerators.oneflow:OneFlow"),
     ("controlnet", "diffbench.engine.accelerators.controlnet:ControlNet"),
     ("lora", "diffbench.engine.accelerators.lora:LoRA"),
+    ("fuse-qkv", "diffbench.engine.accelerators.attention:FusedQKV"),
+    ("attention", "diffbench.engine.accelerators.attention:AttentionBackend"),
     ("deepcache", "diffbench.engine.accelerators.deepcache:StepCaching"),
+    ("cache", "diffbench.engine.accelerators.step_cache:StepCache"),
     ("quantize", "diffbench.engine.accelerators.quantize:Quantize"),
 )
 

@@ -41,6 +41,15 @@ TEXT_ENCODER_QUANTS = ("none", "int8", "fp8")
 MAX_SEQUENCE_LENGTH = 512
 #: Flow-matching schedulers (FLUX, SD3); the others drive SD 1.5 / SDXL / pix2pix UNets.
 FLOW_MATCH_SCHEDULERS = ("FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler")
+#: Step caches of the diffusion transformers through diffusers' cache hooks (``enable_cache``):
+#: First Block Cache, TaylorSeer, MagCache, FasterCache, Pyramid Attention Broadcast.
+STEP_CACHES = ("none", "first-block", "taylorseer", "magcache", "fastercache", "pab")
+#: Attention backends (diffusers' ``set_attention_backend``): default keeps the model's.
+ATTENTION_BACKENDS = ("default", "native", "flash", "cudnn", "efficient", "math", "flash-attn",
+                      "flash3")
+#: cache_threshold's range (First Block Cache's relative residual change, MagCache's
+#: accumulated error): above 1 every step after the first would be skipped.
+CACHE_THRESHOLD_RANGE = (0.0, 1.0)
 #: Scheduler class names in diffusers that drive the UNets, then the flow-matching ones.
 SCHEDULERS = (
     "DDIMScheduler", "DDPMScheduler", "DEISMultistepScheduler", "DPMSolverMultistepScheduler",
@@ -123,6 +132,15 @@ def _strength(value: Any) -> Optional[str]:
 def _guidance(value: Any) -> Optional[str]:
     if not _is_number(value) or not 0.0 <= float(value) <= 100.0:
         return f"guidance_scale must be a number in [0, 100], got {value!r}"
+    return None
+
+
+def _cache_threshold(value: Any) -> Optional[str]:
+    low, high = CACHE_THRESHOLD_RANGE
+    if not _is_number(value) or not math.isfinite(value) or not low < float(value) <= high:
+        return (f"cache threshold {value!r} out of range: cache_threshold must be a number in "
+                f"({low:g}, {high:g}] (first-block: relative change of the first block's "
+                f"residual, diffusers' default 0.05; magcache: accumulated error, default 0.06)")
     return None
 
 
@@ -222,13 +240,31 @@ SETTINGS: tuple[Setting, ...] = (
     _s("deepcache", bool, False, "DeepCache-style step caching",
        W("toggle", "more", 100, "DeepCache", options=(("off", False), ("on", True))),
        affects_image=False, cli=Cli("--deepcache", action="store_true")),
-    _s("cache_interval", int, 3, "DeepCache: full UNet every N steps (default 3)",
+    _s("cache_interval", int, 3, "step caching: a full step every N steps (DeepCache; "
+       "taylorseer and pab too; default 3)",
        W("integer", "more", 101, "interval", beside=True), low=1, high=1000,
        affects_image=False),
     _s("cache_layer_id", int, 0, "DeepCache layer id (default 0)",
        W("integer", "more", 102, "Layer id"), low=0, high=100, affects_image=False),
     _s("cache_block_id", int, 0, "DeepCache block id (default 0)",
        W("integer", "more", 103, "block id", beside=True), low=0, high=100, affects_image=False),
+    # diffusion transformers: diffusers' cache hooks, attention backend, fused QKV
+    _s("cache", str, "none", f"step caching of a diffusion transformer through diffusers' "
+       f"cache hooks: {' | '.join(STEP_CACHES)} (default none)",
+       W("select", "more", 104, "Step cache"), choices=STEP_CACHES,
+       check=_one_of("step cache", STEP_CACHES), affects_image=False),
+    _s("cache_threshold", float, None, "first-block / magcache threshold in (0, 1] (default: "
+       "diffusers' 0.05 / 0.06); taylorseer and pab take cache_interval",
+       W("number", "more", 105, "threshold", "default", beside=True), optional=True,
+       check=_cache_threshold, affects_image=False),
+    _s("attention_backend", str, "default", f"attention kernels of the denoiser (diffusers' "
+       f"set_attention_backend): {' | '.join(ATTENTION_BACKENDS)} (default: the model's)",
+       W("select", "more", 84, "Attention"), choices=ATTENTION_BACKENDS,
+       check=_one_of("attention backend", ATTENTION_BACKENDS), affects_image=False),
+    _s("fuse_qkv", bool, False, "fuse the attention query/key/value projections into one "
+       "matmul (diffusers' fuse_qkv_projections; lossless)",
+       W("toggle", "more", 85, "Fuse QKV", options=(("off", False), ("on", True)), beside=True),
+       affects_image=False, cli=Cli("--fuse-qkv", action="store_true")),
     _s("task", str, None, f"{' | '.join(TASKS)} (default: inferred from model and input)",
        W("select", "main", 30, "Task", none_label="auto"), optional=True, choices=TASKS),
     _s("strength", float, 0.8, "img2img strength in (0, 1]; runs int(steps*strength) steps "

@@ -60,4 +60,5 @@ class EventTranslator:
                 eta_s = max(0, event.total - event.index) / it_per_s
         self.post(msg.StepProgress(self.token, event.call, event.index, event.total,
                                    float(event.step_ms), tuple(self._recent), it_per_s, eta_s,
-                                   event.warmup_index))
+                                   event.warmup_index,
+                                   getattr(event, "steps_skipped", None)))

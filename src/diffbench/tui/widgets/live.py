@@ -101,6 +101,7 @@ class LivePanel(Vertical):
         self._bar: Any = None
         self._step_text: Optional[Static] = None
         self._spark: Any = None
+        self._cache = "none"  # the run's --cache: its steps computed / skipped are shown
 
     def on_mount(self) -> None:
         self.border_title = "Live"
@@ -127,8 +128,11 @@ class LivePanel(Vertical):
             timeline.refresh_text()
 
     # ------------------------------------------------------------------ feeding
-    def begin(self, description: str, title: str = "") -> None:
+    def begin(self, description: str, title: str = "", cache: str = "none") -> None:
+        """A run starts: clear the view. ``cache``: the run's step cache ("none": no
+        computed/skipped count in the step row)."""
         self.border_title = f"Live: {title}" if title else "Live"
+        self._cache = cache or "none"
         self._pending_step = None
         self._ensure_step_widgets()
         self.query_one(PhaseTimeline).reset()
@@ -188,6 +192,11 @@ class LivePanel(Vertical):
         if message.eta_s is not None and message.index < message.total:
             parts.append(f"ETA {message.eta_s:.0f}s" if message.eta_s >= 1 else "ETA <1s")
         parts.append(f"{message.step_ms:.0f} ms/step")
+        if self._cache != "none":
+            skipped = message.steps_skipped
+            # "skipped 2/4": 2 of the 4 steps so far were skipped, 2 computed
+            parts.append("skipped n/a" if skipped is None else
+                         f"skipped {skipped}/{message.index}")
         self._step_text.update("  ".join(parts), layout=False)
         spark = self._spark
         spark.data = list(message.recent_ms)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,7 @@ from diffbench.cli.main import main as cli
 from diffbench.engine.export import read_toml
 from diffbench.engine.history import History
 
-ROOT = Path(__file__).resolve().parent.parent
+from repo_paths import ROOT
 
 
 @pytest.fixture
