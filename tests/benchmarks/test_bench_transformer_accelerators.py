@@ -1,4 +1,4 @@
-"""benchmarks/transformers.py runs on the CPU (its tiny-cpu suite): every variant in its own
+"""benchmarks/transformer_accelerators.py runs on the CPU (its tiny-cpu suite): every variant in its own
 child, the rows flushed to results.toml and table.md, a refusal kept as the row's one line."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def test_tiny_cpu_suite_writes_the_table(tmp_path):
 
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "transformers.py"), "--suites", "tiny-cpu",
+        [sys.executable, str(ROOT / "benchmarks" / "transformer_accelerators.py"), "--suites", "tiny-cpu",
          "--only", "first-block,regional+cudagraph", "--no-warm", "--out", str(out),
          "--work", str(tmp_path / "work"), "--budget-s", "300"],
         capture_output=True, text=True, timeout=400, cwd=tmp_path)

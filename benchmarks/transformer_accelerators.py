@@ -1,10 +1,10 @@
 """Diffusion-transformer accelerators side by side in one call: FLUX.1-dev / SD3.5-large
 architectures at 1024x1024, 28 steps, batch 1, bf16, one GPU.
 
-    python benchmarks/transformers.py --out OUTDIR [--suites flux-dev-1024,sd35-large-1024]
+    python benchmarks/transformer_accelerators.py --out OUTDIR [--suites flux-dev-1024,sd35-large-1024]
         [--only eager,regional+cudagraph,...] [--budget-s 1500] [--steps 28] [--no-warm]
         [--peak-tflops 790]
-    python benchmarks/transformers.py --out OUTDIR --suites tiny-cpu     # CPU smoke test
+    python benchmarks/transformer_accelerators.py --out OUTDIR --suites tiny-cpu     # CPU smoke test
 
 Each variant runs in its own child process (a fresh interpreter: cold compile caches, a hard
 time cap, a crash costs one row). Per variant, through diffbench's own runner (load ->
