@@ -174,6 +174,11 @@ def summary_table(result: Any) -> Table:
         where = env.get("gpu") or f"{env['device']} ({env.get('cpu_threads', '?')} threads)"
         rows.append(("Device", f"{where} · torch {env.get('torch', '?')} · "
                                f"{cfg.get('dtype', '?')}"))
+    if env.get("cpu_cores"):  # the host: figures from different hosts do not mix
+        load = str(env.get("load_average") or "").split()
+        rows.append(("Host", f"{escape(str(env.get('cpu_model') or 'CPU'))} · "
+                             f"{env['cpu_cores']} cores"
+                             + (f" · load {load[0]} at start" if load else "")))
     if result.image_path:
         rows.append(("Image", result.image_path))
     if rows:

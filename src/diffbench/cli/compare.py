@@ -29,17 +29,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def comparison(a: RunResult, b: RunResult) -> dict[str, Any]:
-    """Rows {metric, label, a, b, ratio (B / A), better, verdict} for the catalog's compare
-    metrics measured in either run (diffbench.engine.metrics.compare_rows), the
-    differing settings {key: [a, b]}, and image similarity of B to A (or None)."""
+    """Rows {metric, label, a, b, ratio (B / A), better, verdict; ratio_low / ratio_high
+    when the runs' measured calls give a range} for the catalog's compare metrics measured
+    in either run (diffbench.engine.metrics.compare_rows), the differing settings
+    {key: [a, b]}, image similarity of B to A (or None), and different_hosts: the host keys
+    (diffbench.engine.environment.HOST_KEYS) whose values differ ([] for one host)."""
     rows = [{"metric": row.key, "label": row.label, "a": row.a, "b": row.b,
              "ratio": row.ratio, "better": row.better, "verdict": row.verdict}
             for row in compare_rows(a, b)]
     keys = sorted((set(a.config) | set(b.config)) - _QUIET_KEYS)
     settings = {k: [a.config.get(k), b.config.get(k)] for k in keys
                 if a.config.get(k) != b.config.get(k)}
+    from diffbench.engine.environment import different_hosts
+
+    for row, full in zip(rows, compare_rows(a, b)):
+        if full.ratio_low is not None:
+            row.update(ratio_low=full.ratio_low, ratio_high=full.ratio_high)
     return {"a": a.run_id, "b": b.run_id, "rows": rows, "settings": settings,
-            "image": image_similarity(a, b)}
+            "image": image_similarity(a, b),
+            "different_hosts": different_hosts(a.environment or {}, b.environment or {})}
 
 
 def image_similarity(a: RunResult, b: RunResult) -> Optional[dict[str, Any]]:
@@ -97,6 +105,11 @@ def main(args: argparse.Namespace) -> int:
                       f"SSIM {format_metric('ssim', image['ssim'])}")
     elif image:
         console.print(f"image B vs A: not compared ({escape(image['note'])})")
+    if data["different_hosts"]:
+        what = ", ".join(f"{key} {a.environment[key]} vs {b.environment[key]}"
+                         for key in data["different_hosts"])
+        console.print(f"[yellow]warning: A and B ran on different hosts ({escape(what)}): "
+                      f"their figures are not like for like[/]", soft_wrap=True)
     for run in (a, b):
         if run.status != "finished":
             console.print(f"[yellow]note: run {run.run_id} {run.status}: "

@@ -264,11 +264,14 @@ def _cell_text(row: dict, metric: str):
         return Text(row["status"], style="red")
     ratio = row.get("ratio")
     style = "" if ratio is None else "green" if ratio >= 1.05 else "red" if ratio <= 0.95 else ""
+    ratio_text = _fmt(ratio, ".2f", "x")
+    if row.get("clear") is False:  # the calls' spreads allow a ratio of 1.0
+        style, ratio_text = "", f"{ratio_text} (no clear difference)"
     lines = {
         # figures in the metrics catalog's format, each with its unit (no header names it)
         **{key: format_metric(key, row.get(key), unit=True)
            for key in ("it_per_s", "warmup_s", "peak_gib", "inference_s", "psnr_db")},
-        "ratio": _fmt(ratio, ".2f", "x"),
+        "ratio": ratio_text,
     }
     lines["warmup_s"] = "warmup " + lines["warmup_s"]
     if metric == "all":

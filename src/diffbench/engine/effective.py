@@ -146,9 +146,22 @@ def resolved_config(cfg: Any, pipe: Any, spec: Any) -> dict:
 
 
 def effective_metrics(cfg: Any, pipe: Any, spec: Any, height: int, width: int) -> dict:
-    """Metrics fields describing the call: guidance_used, denoiser_batch (rows per step) and
-    tflop_per_step (see :func:`step_tflop`)."""
+    """Metrics fields describing the call: guidance_used, denoiser_batch (rows per step; CFG
+    doubled it when it is 2 x batch), tflop_per_step (see :func:`step_tflop`) and
+    text_tokens (see :func:`text_tokens`)."""
     guidance = guidance_used(cfg, pipe, spec)
     rows = denoiser_rows(cfg, spec, guidance)
     return {"guidance_used": guidance, "denoiser_batch": rows,
-            "tflop_per_step": step_tflop(cfg, pipe, spec, height, width, rows)}
+            "tflop_per_step": step_tflop(cfg, pipe, spec, height, width, rows),
+            "text_tokens": text_tokens(cfg, pipe, spec)}
+
+
+def text_tokens(cfg: Any, pipe: Any, spec: Any) -> Optional[int]:
+    """Text sequence length of the prompt encoding: the T5 budget for FLUX / SD3, else the
+    tokenizer's context (CLIP: 77); None when the pipeline has no bounded tokenizer."""
+    tokens = max_sequence_length(cfg, pipe, spec)
+    if tokens is not None:
+        return tokens
+    limit = getattr(getattr(pipe, "tokenizer", None), "model_max_length", None)
+    # transformers' "no limit" is a huge sentinel (int(1e30)), not a length
+    return int(limit) if isinstance(limit, int) and 0 < limit < 1_000_000 else None

@@ -3,7 +3,7 @@
 One run is written with top-level sections, as a ticket or a repo would show it::
 
     format = "diffbench-runs"
-    format_version = 1
+    format_version = 2
 
     [run]          # run_id, status, started_at, image_path, error, notices
     [config]       # the RunConfig as run (nested tables for compiler_config, ...)
@@ -38,7 +38,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 FORMAT = "diffbench-runs"
-FORMAT_VERSION = 1
+#: 2: an empty negative prompt is one passed as "" (version 1's "" meant none was passed).
+FORMAT_VERSION = 2
 
 #: Metrics fields that live in the [steps] table, with their names there (the same names as
 #: in the JSON output and the history).
@@ -190,7 +191,10 @@ def loads(text: "str | bytes", source: str = "<string>") -> list[RunResult]:
     results = []
     for number, entry in enumerate(entries, 1):
         where = source if len(entries) == 1 else f"{source} run {number}"
-        results.append(tables_to_result(entry, where))
+        result = tables_to_result(entry, where)
+        if version < 2 and result.config.get("negative_prompt") == "":
+            result.config["negative_prompt"] = None  # version 1 never passed an empty one
+        results.append(result)
     return results
 
 

@@ -1,7 +1,8 @@
 """The history database itself: connections, the schema and its migrations, and sqlite3
 errors turned into one-line :class:`HistoryError` messages with a way out.
 
-Schema: ``PRAGMA user_version`` holds the schema version (:data:`SCHEMA_VERSION`). One ``runs``
+Schema: ``PRAGMA user_version`` holds the schema version (:data:`SCHEMA_VERSION`; 2 reads
+version 1's empty negative prompt as none, see :func:`_empty_negative_prompt_is_none`). One ``runs``
 row per run, with indexed columns for the common filters and sort (run_id, started_at, status,
 model, compiler, task, height, width, it_per_s, inference_s, warmup_s) and the full config,
 environment, metrics and notices as JSON text, so a new Metrics field needs no migration;
@@ -16,13 +17,14 @@ database as before or after the write, never torn (SQLite's journal guarantees i
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Optional
 
 from diffbench.engine.errors import DiffbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
 
 _SCHEMA_V1 = """
@@ -51,8 +53,28 @@ CREATE INDEX IF NOT EXISTS runs_model ON runs (model, compiler);
 CREATE INDEX IF NOT EXISTS runs_compiler ON runs (compiler);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 """
-#: Schema steps: _MIGRATIONS[v] takes a database from version v to v + 1.
-_MIGRATIONS = {0: _SCHEMA_V1}
+
+
+def _empty_negative_prompt_is_none(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2: a version-1 run never passed an empty negative prompt to the pipeline
+    (it was dropped), so its stored "" becomes None, today's "no negative prompt"; "" now means
+    an explicitly empty one, passed as "" (OneDiff's script)."""
+    rows = conn.execute("SELECT run_id, config FROM runs WHERE config LIKE "
+                        "'%\"negative_prompt\": \"\"%'").fetchall()
+    for run_id, text in rows:
+        try:
+            config = json.loads(text)
+        except ValueError:
+            continue  # a damaged row stays as it is; reading it reports it
+        if isinstance(config, dict) and config.get("negative_prompt") == "":
+            config["negative_prompt"] = None
+            conn.execute("UPDATE runs SET config = ? WHERE run_id = ?",
+                         (json.dumps(config, sort_keys=True, default=str), run_id))
+
+
+#: Schema steps: _MIGRATIONS[v] takes a database from version v to v + 1 (SQL text, or a
+#: function of the connection for a step SQL cannot say).
+_MIGRATIONS: dict = {0: _SCHEMA_V1, 1: _empty_negative_prompt_is_none}
 
 
 class HistoryError(DiffbenchError):
@@ -125,8 +147,12 @@ class HistoryDatabase:
                             f"diffbench history --reset")
                 while version < SCHEMA_VERSION:
                     # execute() per statement: executescript() would COMMIT our transaction.
-                    for statement in _statements(_MIGRATIONS[version]):
-                        conn.execute(statement)
+                    step = _MIGRATIONS[version]
+                    if callable(step):
+                        step(conn)
+                    else:
+                        for statement in _statements(step):
+                            conn.execute(statement)
                     version += 1
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")

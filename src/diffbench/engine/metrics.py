@@ -46,6 +46,8 @@ class Metric:
             " / "), None: not in the summary.
         compare: a row of `diffbench compare` and of the dashboard's compare dialog.
         get: computes a derived figure from a Metrics object.
+        summary_missing: the summary row shows MISSING when not measured, once the run
+            measured it/s (GPU busy on CPU: "-"), instead of leaving the row out.
     """
 
     key: str
@@ -62,6 +64,7 @@ class Metric:
     summary: Optional[str] = None
     compare: bool = False
     get: Optional[Callable[[Any], Any]] = None
+    summary_missing: bool = False
 
 
 def achieved_tflops(metrics: Any) -> Optional[float]:
@@ -72,6 +75,16 @@ def achieved_tflops(metrics: Any) -> Optional[float]:
     if per_step is None or metrics.it_per_s is None:
         return None
     return per_step * metrics.it_per_s
+
+
+def peak_fraction(metrics: Any) -> Optional[float]:
+    """Fraction of the GPU's dense bf16 peak the measured steps reach: achieved TFLOP/s over
+    ``peak_tflops`` (diffbench.engine.busy.DENSE_BF16_TFLOPS); None when either is missing."""
+    rate = achieved_tflops(metrics)
+    peak = getattr(metrics, "peak_tflops", None)
+    if rate is None or not peak:
+        return None
+    return rate / peak
 
 
 def peak_gib(metrics: Any) -> Optional[float]:
@@ -95,9 +108,29 @@ CATALOG: list[Metric] = [
            when="set"),
     Metric("inference_s", "Inference time", "inference", "s", ".3f", better="lower",
            column="infer s", panel="speed", summary="Inference time", compare=True),
+    Metric("inference_s_min", "Inference time, fastest measured call", "infer min", "s",
+           ".3f", better="lower", when="set", summary="  inference min / max"),
+    Metric("inference_s_max", "Inference time, slowest measured call", "infer max", "s",
+           ".3f", better="lower", when="set", summary="  inference min / max"),
     Metric("it_per_s", "Iterations per second", "it/s", "it/s", ".2f", show_unit=False,
            better="higher", column="it/s", panel="speed", summary="Iterations per second",
            compare=True),
+    Metric("it_per_s_min", "Iterations per second, slowest measured call", "it/s min",
+           "it/s", ".2f", show_unit=False, better="higher", when="set",
+           summary="  it/s min / max"),
+    Metric("it_per_s_max", "Iterations per second, fastest measured call", "it/s max",
+           "it/s", ".2f", show_unit=False, better="higher", when="set",
+           summary="  it/s min / max"),
+    # (max - min) / median over the measured calls; above 5 % a notice says why
+    Metric("spread", "Spread over the measured calls ((max - min) / median)", "spread",
+           spec=".1%", better="lower", panel="speed", when="set",
+           summary="  spread over the calls"),
+    Metric("busy_fraction", "GPU busy (kernel time / step time)", "GPU busy", spec=".0%",
+           better="higher", words=_QUALITY, panel="speed", when="set",
+           summary="GPU busy / of bf16 peak", summary_missing=True),
+    Metric("peak_fraction", "Fraction of the GPU's dense bf16 peak", "of peak", spec=".1%",
+           better="higher", words=_QUALITY, panel="speed", when="set",
+           summary="GPU busy / of bf16 peak", get=peak_fraction),
     Metric("peak_allocated_gib", "Max used CUDA memory", "peak alloc", "GiB", ".2f",
            better="lower", words=_MEMORY, panel="memory", when="gpu",
            summary="Max used CUDA memory (allocated / reserved)", compare=True),
@@ -128,6 +161,10 @@ CATALOG: list[Metric] = [
            panel="speed", summary="Step time p50 / p90 / max", compare=True),
     Metric("step_ms_max", "Step time max", "step max", "ms", ".1f", better="lower",
            summary="Step time p50 / p90 / max"),
+    Metric("step_ms_p50_min", "Step time p50, fastest measured call", "p50 min", "ms",
+           ".1f", better="lower", when="set", summary="  step p50 min / max"),
+    Metric("step_ms_p50_max", "Step time p50, slowest measured call", "p50 max", "ms",
+           ".1f", better="lower", when="set", summary="  step p50 min / max"),
     Metric("first_step_ms", "First step (with prompt encoding)", "first step", "ms", ".1f",
            better="lower"),
     Metric("steps_run", "Steps run", "steps run", spec="d", summary="Steps run",
@@ -136,6 +173,8 @@ CATALOG: list[Metric] = [
            spec="d", when="set", summary="Denoiser batch / guidance"),
     Metric("guidance_used", "Guidance scale used", "guidance", spec="g", when="set",
            summary="Denoiser batch / guidance"),
+    Metric("text_tokens", "Text tokens (prompt sequence length)", "text tokens", spec="d",
+           when="set", summary="Text tokens"),
     # 3 significant digits: 74.4 TFLOP for FLUX.1-dev, 0.000235 for tiny-flux
     Metric("tflop_per_step", "FLOPs per denoising step", "TFLOP/step", "TFLOP", ".3g",
            panel="speed", when="set", summary="FLOPs per step / rate"),
@@ -273,7 +312,11 @@ def verdict(key: str, a: Any, b: Any) -> str:
 
 
 class CompareRow(NamedTuple):
-    """One metric of two runs: raw values, their text, B / A and the verdict text."""
+    """One metric of two runs: raw values, their text, B / A and the verdict text.
+
+    ``ratio_low`` / ``ratio_high``: the range of B / A the runs' measured calls allow
+    (diffbench.engine.ratio_range.ratio_range; None without one). A range holding 1.0 makes the verdict
+    "no clear difference (...)" and the direction "same"."""
 
     key: str
     label: str
@@ -285,11 +328,16 @@ class CompareRow(NamedTuple):
     better: Optional[str]
     verdict: str
     direction: Optional[str]
+    ratio_low: Optional[float] = None
+    ratio_high: Optional[float] = None
 
 
 def compare_rows(a: Any, b: Any) -> list[CompareRow]:
+    from diffbench.engine.ratio_range import range_verdict, ratio_range
+
     """The compare rows of two runs (RunResults or Metrics): every catalog metric marked
-    ``compare`` that either run measured, in catalog order."""
+    ``compare`` that either run measured, in catalog order; ratios from the medians of the
+    measured calls, with their range where the runs have one."""
     rows = []
     for entry in CATALOG:
         if not entry.compare:
@@ -297,9 +345,15 @@ def compare_rows(a: Any, b: Any) -> list[CompareRow]:
         va, vb = value_of(a, entry.key), value_of(b, entry.key)
         if va is None and vb is None:
             continue
+        r = ratio(va, vb)
+        span = ratio_range(a, b, entry.key) if r is not None else None  # from the spreads
+        text = range_verdict(entry.key, a, b, r, span) or verdict(entry.key, va, vb)
+        way = direction(entry.key, va, vb)
+        if span is not None and span[0] <= 1.0 <= span[1]:
+            way = "same"
         rows.append(CompareRow(entry.key, entry.short, va, vb, format_metric(entry.key, va),
-                               format_metric(entry.key, vb), ratio(va, vb), entry.better,
-                               verdict(entry.key, va, vb), direction(entry.key, va, vb)))
+                               format_metric(entry.key, vb), r, entry.better, text, way,
+                               *(span or (None, None))))
     return rows
 
 
@@ -344,7 +398,11 @@ def summary_rows(run: Any) -> list[tuple[str, str]]:
     rows = []
     for label, keys in groups.items():
         values = [value_of(run, k) for k in keys]
-        if values[0] is None or not _relevant(metric(keys[0]), run, values[0]):
+        first = metric(keys[0])
+        if values[0] is None and first.summary_missing and \
+                value_of(run, "it_per_s") is not None:
+            pass  # measured calls ran: say "not available" rather than drop the row
+        elif values[0] is None or not _relevant(first, run, values[0]):
             continue
         rows.append((label, format_joined(keys, values)))
     return rows

@@ -60,7 +60,7 @@ def call_kwargs(cfg: RunConfig, pipe: Any, device: str, height: int, width: int,
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     kwargs: dict[str, Any] = dict(prompt=cfg.prompt, num_inference_steps=cfg.steps,
                                   num_images_per_prompt=cfg.batch, generator=generator)
-    if cfg.negative_prompt:
+    if cfg.negative_prompt is not None:  # "" too: OneDiff's script passes it
         kwargs["negative_prompt"] = cfg.negative_prompt
     from diffbench.engine import effective
 

@@ -52,6 +52,19 @@ class Metrics:
       memory (GiB) in each part of the measured call: prompt encoding (up to the last text
       encoder's output), denoising (to the last step's end, image latents included), VAE
       decode (to the call's end). GPU runs only.
+    - Several measured calls (``--repeat``, diffbench.engine.repeats): ``<figure>_calls``
+      holds every call's it_per_s / inference_s / step_ms_p50 / step_ms_p90 in call order;
+      the figure itself is their median, ``<figure>_min`` / ``_max`` the range. step_ms,
+      first_step_ms and step_ms_max are the median call's. spread: (max - min) / median of
+      it/s (of inference_s without it/s), a fraction; None for one call. Older records: empty
+      lists and None.
+    - busy_fraction: GPU kernel time per step over the measured step time (0..1);
+      busy_source: "profiler" (torch.profiler in one extra untimed call) or "nvml"
+      (utilisation sampled during the measured calls); None off CUDA (diffbench.engine.busy).
+    - peak_tflops: the GPU's dense bf16 TFLOP/s used for the fraction of peak; None when the
+      GPU is not in diffbench.engine.busy.DENSE_BF16_TFLOPS.
+    - text_tokens: text sequence length of the prompt encoding (CLIP's context, 77; T5's
+      max_sequence_length for FLUX / SD3).
     """
 
     load_s: Optional[float] = None
@@ -86,6 +99,23 @@ class Metrics:
     vae_peak_gib: Optional[float] = None
     steps_computed: Optional[int] = None
     steps_skipped: Optional[int] = None
+    it_per_s_calls: list[float] = field(default_factory=list)
+    it_per_s_min: Optional[float] = None
+    it_per_s_max: Optional[float] = None
+    inference_s_calls: list[float] = field(default_factory=list)
+    inference_s_min: Optional[float] = None
+    inference_s_max: Optional[float] = None
+    step_ms_p50_calls: list[float] = field(default_factory=list)
+    step_ms_p50_min: Optional[float] = None
+    step_ms_p50_max: Optional[float] = None
+    step_ms_p90_calls: list[float] = field(default_factory=list)
+    step_ms_p90_min: Optional[float] = None
+    step_ms_p90_max: Optional[float] = None
+    spread: Optional[float] = None
+    busy_fraction: Optional[float] = None
+    busy_source: Optional[str] = None
+    peak_tflops: Optional[float] = None
+    text_tokens: Optional[int] = None
 
 
 @dataclass

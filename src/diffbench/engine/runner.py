@@ -20,7 +20,9 @@ from diffbench.engine import events as ev
 from diffbench.engine.config import RunConfig
 from diffbench.engine.errors import RunCancelled
 from diffbench.engine.events import EventCallback
+from diffbench.engine.pipeline_warnings import PipelineWarnings
 from diffbench.engine.prepare import prepare
+from diffbench.engine.repeats import resolve_repeat
 from diffbench.engine.preflight import preflight
 from diffbench.engine.result import RunResult
 from diffbench.engine.run_outcome import image_flag, one_line, safe_dict, save_image
@@ -94,15 +96,30 @@ def _record_effective(cfg: RunConfig, prepared: Any, result: RunResult) -> None:
         setattr(result.metrics, key, value)
 
 
+def _diagnose(result: RunResult, emit: EventCallback) -> None:
+    """The peak the FLOP fraction is taken against, then the spread and host-bound notices
+    (diffbench.engine.repeats.diagnosis), each also sent as a warning."""
+    from diffbench.engine.busy import dense_peak_tflops
+    from diffbench.engine.repeats import diagnosis
+
+    if str(result.config.get("device", "")).startswith("cuda"):
+        result.metrics.peak_tflops = dense_peak_tflops(result.environment.get("gpu"))
+    for line in diagnosis(result.metrics, result.environment):
+        result.notices.append(line)
+        emit(ev.LogMessage("warning", line))
+
+
 def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         cancel: Optional[threading.Event] = None,
         timeout_s: Optional[float] = None) -> RunResult:
     """Run ``cfg`` in this process and return its RunResult (never raises for run failures).
 
     Phases: load -> accelerate -> warmup (cfg.warmups calls, compilation happens here) ->
-    measure (one call timed by StepTimer, device synchronised at the end, peak memory reset
-    before it) -> save (cfg.output_image, PNG). Events: PhaseStarted/PhaseFinished per phase,
-    StepFinished per denoising step (call "warmup" or "measured"), LogMessage for notices,
+    measure (cfg.repeat calls, "auto" resolved by device and recorded in the config, each
+    timed by StepTimer, device synchronised at the end, peak memory reset before the first;
+    medians with min / max, spread and host-bound notices) -> save (cfg.output_image, PNG). Events: PhaseStarted/PhaseFinished per phase,
+    StepFinished per denoising step (call "warmup" or "measured"), LogMessage for notices
+    (warnings the pipeline logs or raises included: diffbench.engine.pipeline_warnings),
     CompileProgress from the compiler, then RunFinished or RunFailed (status "failed" or
     "cancelled") last. ``cancel`` is honoured between steps and between warmup calls.
 
@@ -128,16 +145,21 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         result.notices = list(pre.notices)
         result.environment = collect(pre.device)
         phase[0] = "load"
-        prepared = prepare(cfg, emit, pre)
+        with PipelineWarnings(emit) as load_warnings:
+            prepared = prepare(cfg, emit, pre)
         metrics.load_s = prepared.load_s
-        result.notices = list(prepared.notices)
+        result.notices = list(prepared.notices) + load_warnings.notices
         metrics.accelerate_s = prepared.accelerate_s
         result.config.update(height=prepared.height, width=prepared.width,
                              device=prepared.device, dtype=str(prepared.dtype).split(".")[-1])
         _record_effective(cfg, prepared, result)
         phase[0] = "warmup" if cfg.warmups else "measure"  # --warmups 0: no warmup phase
         check_cancel(cancel)
-        images = warmup_and_measure(cfg, prepared, emit, cancel, metrics, phase)
+        result.config["repeat"] = resolve_repeat(cfg.repeat, prepared.device)
+        with PipelineWarnings(emit) as pipeline_warnings:
+            images = warmup_and_measure(cfg, prepared, emit, cancel, metrics, phase)
+        result.notices.extend(pipeline_warnings.notices)
+        _diagnose(result, emit)
         if metrics.steps_run is not None and metrics.steps_run < MIN_RELIABLE_STEPS:
             few = (f"the measured call ran only {metrics.steps_run} denoising step(s): it/s "
                    f"rests on so few step intervals; use at least {MIN_RELIABLE_STEPS} steps "

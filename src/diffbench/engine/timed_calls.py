@@ -1,6 +1,8 @@
 """The timed part of a run: the warmup calls (compilation happens here; compile progress
-and cache state recorded) then the measured call, timed by StepTimer with the device
-synchronised at the end and peak memory reset before it; fills the run's Metrics.
+and cache state recorded) then the measured calls (``--repeat``), each timed by StepTimer
+with the device synchronised at its end, peak memory reset before the first; fills the run's
+Metrics. On CUDA one more call, untimed and after the measured ones, is profiled for the GPU
+busy fraction (diffbench.engine.busy): the profiler never slows a timed step.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from diffbench.engine.result import Metrics
 def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
                        cancel: Optional[threading.Event], metrics: Metrics,
                        phase: list) -> list:
-    """Warmup calls then the measured call; fills ``metrics``; returns the measured images.
+    """Warmup calls then the measured calls (``cfg.repeat``, resolved by
+    diffbench.engine.repeats.resolve_repeat); fills ``metrics`` (medians over the calls with
+    their range, diffbench.engine.repeats.fill_metrics; on CUDA the GPU busy fraction, see
+    :func:`_measure_busy`); returns the first measured call's images.
 
     ``phase`` is the run's one-item list naming the current phase (set to "measure" here),
     so a failure is reported in the phase it happened in. Raises RunCancelled when
@@ -28,7 +33,7 @@ def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
     """
     import torch
 
-    from diffbench.engine import measure
+    from diffbench.engine import measure, repeats
 
     pipe, device = prepared.pipe, prepared.device
     watcher = _compile_watcher(cfg, emit)
@@ -69,34 +74,45 @@ def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
     check_cancel(cancel)
 
     phase[0] = "measure"
-    emit(ev.PhaseStarted("measure", detail=f"{cfg.steps} steps"))
+    repeat = repeats.resolve_repeat(cfg.repeat, device)
+    detail = f"{cfg.steps} steps" + (f" x {repeat} calls" if repeat > 1 else "")
+    emit(ev.PhaseStarted("measure", detail=detail))
     measure.reset_peak_memory(device)
     mark = watcher.mark() if watcher is not None else None
-    timer = measure.StepTimer(device, _step_emitter(emit, "measured", 0, cfg, prepared.spec,
-                                                  prepared.state), cancel)
+    from diffbench.engine.busy import NvmlUtilisation
     from diffbench.engine.phase_memory import PhasePeaks
 
     phases = PhasePeaks(pipe, device)  # text encoders / denoiser / VAE peaks (CUDA)
-    with torch.inference_mode():
-        measure.synchronize(device)
-        t1 = time.perf_counter()
-        timer.start()
-        with phases:
-            output = pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
-                                        prepared.image, prepared.control_image,
-                                        callback_on_step_end=phases.wrap(timer)))
-        measure.synchronize(device)
-        metrics.inference_s = time.perf_counter() - t1
-    metrics.steps_run = timer.steps
+    calls: list[repeats.CallFigures] = []
+    images: list = []
+    timer = None
+    with torch.inference_mode(), NvmlUtilisation(device) as nvml:
+        for _ in range(repeat):
+            check_cancel(cancel)
+            timer = measure.StepTimer(device, _step_emitter(emit, "measured", 0, cfg,
+                                                            prepared.spec, prepared.state),
+                                      cancel)
+            measure.synchronize(device)
+            t1 = time.perf_counter()
+            timer.start()
+            with phases:
+                output = pipe(**call_kwargs(cfg, pipe, device, prepared.height,
+                                            prepared.width, prepared.image,
+                                            prepared.control_image,
+                                            callback_on_step_end=phases.wrap(timer)))
+            measure.synchronize(device)
+            wall_s = time.perf_counter() - t1
+            step_ms = [round(x, 4) for x in timer.step_ms()]
+            it_per_s = len(step_ms) / (sum(step_ms) / 1000.0) if sum(step_ms) > 0 else None
+            calls.append(repeats.CallFigures(it_per_s, wall_s, step_ms, timer.first_step_ms()))
+            if not images:  # same seed every call: the first call's images stand for all
+                images = list(output.images)
+            del output
+    metrics.steps_run = timer.steps if timer is not None else None
+    repeats.fill_metrics(metrics, calls)
     stats = getattr(prepared.state, "cache_stats", None)
     if stats is not None:  # None counts (a cache without a step count) stay None: "n/a"
         metrics.steps_computed, metrics.steps_skipped = stats.computed(), stats.skipped()
-    metrics.step_ms = [round(x, 4) for x in timer.step_ms()]
-    metrics.first_step_ms = timer.first_step_ms()
-    metrics.it_per_s = (len(metrics.step_ms) / (sum(metrics.step_ms) / 1000.0)
-                        if metrics.step_ms and sum(metrics.step_ms) > 0 else None)
-    for key, value in measure.step_stats(metrics.step_ms).items():
-        setattr(metrics, key, value)
     metrics.peak_allocated_gib, metrics.peak_reserved_gib = \
         phases.overall_gib() if phases.active else measure.cuda_peak_gib(device)
     for key, value in phases.metrics().items():
@@ -106,8 +122,41 @@ def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
     if watcher is not None and mark is not None:
         metrics.recompiles = watcher.recompiles_since(mark)
         metrics.graph_breaks = watcher.graph_breaks()
-    emit(ev.PhaseFinished("measure", metrics.inference_s))
-    return list(output.images)
+    _measure_busy(cfg, prepared, cancel, metrics, nvml.fraction())
+    emit(ev.PhaseFinished("measure", sum(c.inference_s for c in calls)))
+    return images
+
+
+def _measure_busy(cfg: RunConfig, prepared: Prepared, cancel: Optional[threading.Event],
+                  metrics: Metrics, nvml_fraction: Optional[float]) -> None:
+    """GPU busy fraction of the measured calls (diffbench.engine.busy): kernel time per step
+    from one extra profiled call, untimed, over the measured p50 step time; NVML's sampled
+    utilisation when the profiler gives nothing. No-op off CUDA."""
+    if not str(prepared.device).startswith("cuda"):
+        return
+    import torch
+
+    from diffbench.engine import busy
+    from diffbench.engine.effective import steps_to_run
+
+    pipe, device = prepared.pipe, prepared.device
+
+    def call(callback: Any) -> None:
+        def on_step_end(p: Any, step: int, t: Any, kwargs: dict) -> dict:
+            kwargs = callback(p, step, t, kwargs)
+            check_cancel(cancel)
+            return kwargs
+
+        with torch.inference_mode():
+            pipe(**call_kwargs(cfg, pipe, device, prepared.height, prepared.width,
+                               prepared.image, prepared.control_image,
+                               callback_on_step_end=on_step_end))
+
+    kernel_ms = busy.profiled_kernel_ms(call, steps_to_run(cfg, prepared.spec))
+    metrics.busy_fraction = busy.busy_fraction(kernel_ms, metrics.step_ms_p50)
+    metrics.busy_source = "profiler" if metrics.busy_fraction is not None else None
+    if metrics.busy_fraction is None and nvml_fraction is not None:
+        metrics.busy_fraction, metrics.busy_source = min(1.0, nvml_fraction), "nvml"
 
 
 def _compile_watcher(cfg: RunConfig, emit: EventCallback) -> Any:

@@ -83,7 +83,8 @@ class Setting:
     one-line message of an invalid value, or None. ``keep_spaces``: text is taken as typed
     (prompts), never stripped. ``affects_image``: part of the identity of the image the eager
     pipeline makes, so a baseline must share it; False for run control and for the
-    accelerator choices a baseline differs in exactly.
+    accelerator choices a baseline differs in exactly. ``auto_word``: the text "auto" means
+    None (an optional number resolved at run time, e.g. ``--repeat auto``).
     """
 
     name: str
@@ -101,6 +102,7 @@ class Setting:
     affects_image: bool = True
     sweepable: bool = True
     keep_spaces: bool = False
+    auto_word: bool = False
 
     @property
     def kind_name(self) -> str:
@@ -164,7 +166,8 @@ class Setting:
             return None if (self.optional and raw == "") else raw
         if self.kind is dict:
             return parse_json_object(raw, self.name)
-        if self.optional and (raw == "" or (none_words and raw.lower() in NONE_WORDS)):
+        if self.optional and (raw == "" or (none_words and raw.lower() in NONE_WORDS)
+                              or (self.auto_word and raw.lower() == "auto")):
             return None
         if raw == "":
             raise self.error(f"{self.name} is empty")

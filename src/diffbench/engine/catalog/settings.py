@@ -81,6 +81,10 @@ MAX_TIMEOUT_S = threading.TIMEOUT_MAX
 MAX_STEPS = 10_000
 MAX_BATCH = 64
 MAX_WARMUPS = 100
+MAX_REPEAT = 100
+#: Measured calls of ``--repeat auto`` by device kind: several on a GPU, where host noise
+#: moves eager figures between calls; one on CPU, so the embedded tiny run stays quick.
+REPEAT_AUTO = {"cuda": 3, "cpu": 1}
 
 
 # ------------------------------------------------------------------ value rules
@@ -197,13 +201,21 @@ SETTINGS: tuple[Setting, ...] = (
        W("integer", "main", 60, "Steps"), low=1, high=MAX_STEPS),
     _s("prompt", str, DEFAULT_PROMPT, "prompt", W("text", "main", 100, "Prompt"),
        keep_spaces=True),
-    _s("negative_prompt", str, "", "negative prompt", W("text", "more", 10, "Negative"),
-       keep_spaces=True),
+    # None: no negative prompt is passed; "" (--negative-prompt "") is passed as "", as
+    # OneDiff's script does (SDXL's force_zeros_for_empty_prompt then zeroes its embedding)
+    _s("negative_prompt", str, None, "negative prompt (default: none is passed; "
+       "--negative-prompt \"\" passes an empty one, as OneDiff's script)",
+       W("text", "more", 10, "Negative", "none"), optional=True, keep_spaces=True),
     _s("seed", int, 333, "torch.Generator seed, re-applied before every call (default 333)",
        W("integer", "main", 80, "Seed"), low=0, high=2**63 - 1),
     _s("warmups", int, 1, "warmup calls before the measured one (default 1)",
        W("integer", "main", 70, "Warmups", beside=True), low=0, high=MAX_WARMUPS,
        affects_image=False),
+    _s("repeat", int, None, "measured calls after the warmups, in the same process; it/s, "
+       "inference time and step p50/p90 are their median, with min and max (default auto: "
+       f"{REPEAT_AUTO['cuda']} on CUDA, {REPEAT_AUTO['cpu']} on CPU)",
+       W("integer", "more", 42, "Repeat", "auto", beside=True), optional=True, low=1,
+       high=MAX_REPEAT, affects_image=False, auto_word=True),
     _s("batch", int, 1, "images per prompt (default 1)",
        W("integer", "main", 90, "Batch", beside=True), low=1, high=MAX_BATCH),
     _s("height", int, None, "pixels, multiple of 8 (default: the model's native size)",

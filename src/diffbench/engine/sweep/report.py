@@ -22,7 +22,8 @@ def peak_gib(result: RunResult) -> Optional[float]:
 
 def summarise(sweep: Sweep, outcomes: Iterable[CellOutcome]) -> list[dict]:
     """Per-cell figures: key, values, status, run_id, it_per_s, ratio (it/s over the
-    baseline cell's), warmup_s, inference_s, peak_gib, recompiles, psnr_db, ssim, device,
+    baseline cell's; with ``--repeat`` also ratio_low / ratio_high / clear, see
+    diffbench.engine.ratio_range.sweep_ratio), warmup_s, inference_s, peak_gib, recompiles, psnr_db, ssim, device,
     error. Missing figures are None."""
     outcomes = list(outcomes)
     by_key = {o.key: o for o in outcomes}
@@ -42,7 +43,11 @@ def summarise(sweep: Sweep, outcomes: Iterable[CellOutcome]) -> list[dict]:
                        if ref is not None and ref.result is not None
                        and ref.result.status == "finished" else None)
             if m.it_per_s and ref_ips and result.status == "finished":
-                row["ratio"] = m.it_per_s / ref_ips
+                from diffbench.engine.ratio_range import sweep_ratio
+
+                # from the medians; with repeats, the range the calls allow (ratio_low /
+                # ratio_high) and whether it excludes 1.0 (clear)
+                row.update(sweep_ratio(result, ref.result))
         rows.append(row)
     return rows
 

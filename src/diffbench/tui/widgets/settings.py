@@ -247,7 +247,8 @@ class SettingsForm(VerticalScroll):
             elif kind in _TEXT_KINDS:
                 text = str(value or "")
                 if setting.keep_spaces:
-                    out[setting.name] = text
+                    if text or not setting.optional:  # empty negative prompt: none passed
+                        out[setting.name] = text
                 elif text.strip() or (kind == "integer" and not setting.optional):
                     out[setting.name] = catalog.coerce(setting.name, text)
             elif kind == "toggle":
