@@ -247,3 +247,21 @@ def test_busy_on_the_cuda_path_with_a_fake_profiler(monkeypatch):
     metrics = Metrics(step_ms_p50=50.0)
     timed_calls._measure_busy(cfg, cpu, None, metrics, nvml_fraction=None)
     assert metrics.busy_fraction is None and len(pipe.calls) == 2
+
+
+def test_dashboard_sweep_matrix_marks_a_ratio_within_the_spread():
+    from diffbench.tui.sweep_matrix import SweepMatrix
+
+    def cell(key, ips, low, high, started):
+        r = RunResult(config={"sweep_id": "s1", "sweep_cell": key}, started_at=started)
+        r.metrics.it_per_s, r.metrics.it_per_s_min, r.metrics.it_per_s_max = ips, low, high
+        return r
+
+    matrix = SweepMatrix.from_runs([cell("compiler=none,seed=1", 10.0, 8.0, 12.0, "1"),
+                                    cell("compiler=compile,seed=1", 11.0, 9.0, 13.0, "2"),
+                                    cell("compiler=none,seed=2", 10.0, 9.9, 10.1, "3"),
+                                    cell("compiler=compile,seed=2", 15.0, 14.9, 15.1, "4")])
+    assert matrix.clear("compiler=compile,seed=1") is False
+    assert matrix.cell_text("compiler=compile,seed=1") == ("11.00 it/s x1.10?", "")
+    assert matrix.clear("compiler=compile,seed=2") is True
+    assert matrix.cell_text("compiler=compile,seed=2")[0] == "15.00 it/s x1.50"

@@ -102,6 +102,7 @@ class Cell:
     progress: str = ""
     psnr_db: Optional[float] = None
     ssim: Optional[float] = None
+    it_per_s_range: Optional[tuple] = None  # (min, max) over the measured calls (--repeat)
 
 
 @dataclass
@@ -181,6 +182,9 @@ class SweepMatrix:
             cell.it_per_s = m.it_per_s if result.status == "finished" else None
             cell.error = result.error or ""
             cell.psnr_db, cell.ssim = m.psnr_db, m.ssim
+            from diffbench.engine.ratio_range import value_range
+
+            cell.it_per_s_range = value_range(m, "it_per_s")
         else:
             cell.status, cell.error = status or "failed", error
         return cell
@@ -200,6 +204,17 @@ class SweepMatrix:
                 or ref.status != "finished" or not ref.it_per_s):
             return None
         return cell.it_per_s / ref.it_per_s
+
+    def clear(self, key: str) -> Optional[bool]:
+        """False when the it/s ranges of ``key`` and its baseline cell (``--repeat``) allow a
+        ratio of 1.0 ("no clear difference"); True when they do not; None without ranges."""
+        cell, ref = self.cells[key], self.cells.get(self.baseline_key(key))
+        if self.ratio(key) is None or ref is None or \
+                (cell.it_per_s_range is None and ref.it_per_s_range is None):
+            return None
+        low_b, high_b = cell.it_per_s_range or (cell.it_per_s, cell.it_per_s)
+        low_a, high_a = ref.it_per_s_range or (ref.it_per_s, ref.it_per_s)
+        return not low_b / high_a <= 1.0 <= high_b / low_a
 
     def is_baseline(self, key: str) -> bool:
         return self.baseline_key(key) == key
@@ -243,6 +258,8 @@ class SweepMatrix:
                 return f"{ips} base", "bold"
             ratio = self.ratio(key)
             mark = " *" if cell.resumed else ""
+            if self.clear(key) is False:  # within the calls' spread: "no clear difference"
+                return f"{ips} x{ratio:.2f}?{mark}", ""
             return (f"{ips} x{ratio:.2f}{mark}" if ratio is not None else f"{ips}{mark}",
                     ratio_style(ratio))
         if cell.status == "running":

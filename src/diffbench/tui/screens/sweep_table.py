@@ -84,7 +84,8 @@ class SweepTable:
             parts.append(format_metric("it_per_s", cell.it_per_s, unit=True))
         ratio = matrix.ratio(key)
         if ratio is not None and not matrix.is_baseline(key):
-            parts.append(f"x{ratio:.2f} vs {matrix.baseline_key(key)}")
+            parts.append(f"x{ratio:.2f} vs {matrix.baseline_key(key)}"
+                         + (" (no clear difference)" if matrix.clear(key) is False else ""))
         if cell.psnr_db is not None and cell.ssim is not None:
             parts.append(f"PSNR {format_metric('psnr_db', cell.psnr_db)}, "
                          f"SSIM {format_metric('ssim', cell.ssim)}")
