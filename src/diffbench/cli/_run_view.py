@@ -36,6 +36,7 @@ class RunView:
         self._tasks: dict[str, Any] = {}
         self._compile_note = ""
         self._measured_ms = 0.0  # running sum of the measured call's host step times
+        self._measured_calls = 0  # measured calls started (--repeat)
 
     def __enter__(self) -> "RunView":
         self.progress.start()
@@ -97,11 +98,16 @@ class RunView:
         """The measured bar's label: the running mean of the host step times so far over
         steps 2..N (step 1 also holds the prompt encoding, as RunResult.step_ms leaves it
         out). Display only; the result reports the synchronised figures."""
+        name = "Measured call"
         if index <= 1:
             self._measured_ms = 0.0
-            return f"Measured call (first step {step_ms:.0f} ms)"
+            self._measured_calls += 1
+        if self._measured_calls > 1:  # --repeat: which call this is
+            name = f"Measured call {self._measured_calls}"
+        if index <= 1:
+            return f"{name} (first step {step_ms:.0f} ms)"
         self._measured_ms += step_ms
-        return f"Measured call (mean {self._measured_ms / (index - 1):.0f} ms/step so far)"
+        return f"{name} (mean {self._measured_ms / (index - 1):.0f} ms/step so far)"
 
     def _cache_note(self, event: Any) -> str:
         """" · computed 7 / skipped 3" under a diffusers step cache (" · skipped n/a" for a

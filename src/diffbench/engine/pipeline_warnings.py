@@ -5,8 +5,10 @@ up to 77 tokens") and Python warnings raised from their code.
 :class:`PipelineWarnings` is used around loading and around the timed calls in
 diffbench.engine.runner, so it works the same in a child process and in this one: each
 distinct message becomes one notice ("pipeline warning: ...") and one LogMessage warning.
-The libraries' own output is left as it was (their stderr lines still print), and their
-verbosity still applies (DIFFUSERS_VERBOSITY / TRANSFORMERS_VERBOSITY=error keeps them out).
+diffbench quiets the libraries' import-time chatter (DIFFUSERS_VERBOSITY /
+TRANSFORMERS_VERBOSITY default to "error", diffbench.engine.preflight); inside the block their
+loggers pass warnings again, to this collector only: the libraries' own handlers still print
+just what their verbosity lets through, so a warning shows once, as diffbench's.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class PipelineWarnings:
         self._lock = threading.Lock()
         self._handler = _Handler(self)
         self._catch: Any = None
-        self._show: Any = None
+        self._levels: dict[str, tuple[int, int]] = {}
 
     def add(self, message: str) -> None:
         """Keep ``message`` (made one line, cut to MAX_CHARS) unless seen already."""
@@ -75,8 +77,17 @@ class PipelineWarnings:
         self.emit(ev.LogMessage("warning", notice))
 
     def __enter__(self) -> "PipelineWarnings":
+        self._levels = {}
         for name in LOGGERS:
-            logging.getLogger(name).addHandler(self._handler)
+            logger = logging.getLogger(name)
+            logger.addHandler(self._handler)
+            shown = logger.getEffectiveLevel()
+            if shown > logging.WARNING:
+                self._levels[name] = (logger.level, shown)
+                logger.setLevel(logging.WARNING)
+                for handler in logger.handlers:
+                    if handler is not self._handler:
+                        handler.addFilter(_below(shown))
         self._catch = warnings.catch_warnings()
         self._catch.__enter__()  # restores showwarning and the filters on exit
         shown = warnings.showwarning
@@ -92,10 +103,28 @@ class PipelineWarnings:
 
     def __exit__(self, *exc: Any) -> None:
         for name in LOGGERS:
-            logging.getLogger(name).removeHandler(self._handler)
+            logger = logging.getLogger(name)
+            logger.removeHandler(self._handler)
+            if name in self._levels:
+                level, shown = self._levels.pop(name)
+                logger.setLevel(level)
+                for handler in logger.handlers:
+                    for kept in [f for f in handler.filters if isinstance(f, _below)]:
+                        handler.removeFilter(kept)
         if self._catch is not None:
             self._catch.__exit__(*exc)
             self._catch = None
+
+
+class _below(logging.Filter):
+    """Drops records under ``level``: a library handler prints what it printed before."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
 
 
 def _from_pipeline(filename: str) -> bool:

@@ -50,7 +50,8 @@ def call_kwargs(cfg: RunConfig, pipe: Any, device: str, height: int, width: int,
     With ``cfg.controlnet`` the control image (``control_image``: :func:`prepare` makes it,
     :meth:`Prepared.call_kwargs` passes it) goes in as diffusers' ControlNet pipelines expect
     it: ``image`` for text-to-image, ``control_image`` for img2img. guidance_scale only when
-    set (else the pipeline's default). The diffusion transformers add what their family
+    set (else the pipeline's default). ``negative_prompt`` only when set, "" included (as
+    OneDiff's script passes it); None passes none. The diffusion transformers add what their family
     needs (diffbench.engine.effective.call_settings: the T5 token budget, the model card's
     guidance, the run's height/width for img2img and Kontext's edit). ``cfg.extra_call_kwargs``
     (e.g. controlnet_conditioning_scale) and then ``overrides`` are applied last.
