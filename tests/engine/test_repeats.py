@@ -141,6 +141,15 @@ def test_repeat_auto_resolves_by_device():
     from diffbench.engine import catalog
 
     assert catalog.coerce("repeat", "auto") is None and catalog.coerce("repeat", "4") == 4
+    from diffbench.engine.errors import ConfigError
+    from diffbench.engine.profiles import validate_settings
+
+    assert validate_settings({"repeat": "auto"}, "p.toml") == {"repeat": None}
+    assert validate_settings({"repeat": 5}, "p.toml") == {"repeat": 5}
+    with pytest.raises(ConfigError, match="repeat must be an integer, got 'often'"):
+        validate_settings({"repeat": "often"}, "p.toml")
+    with pytest.raises(ConfigError, match="repeat must be between 1 and 100"):
+        RunConfig(repeat=0)
 
 
 # ------------------------------------------------------------------ ratio ranges

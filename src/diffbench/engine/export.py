@@ -8,7 +8,7 @@ One run is written with top-level sections, as a ticket or a repo would show it:
     [run]          # run_id, status, started_at, image_path, error, notices
     [config]       # the RunConfig as run (nested tables for compiler_config, ...)
     [environment]  # python, torch, CUDA, GPU, ... versions
-    [metrics]      # scalar figures (s, GiB, it/s)
+    [metrics]      # scalar figures (s, GiB, it/s); --repeat: per-call lists and min/max
     [steps]        # step_ms list (ms), first_step_ms, step_ms_p50, step_ms_p90, step_ms_max
 
 Several runs go in one file as an array of tables: each ``[[runs]]`` entry holds the same

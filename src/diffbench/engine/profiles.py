@@ -75,6 +75,8 @@ def validate_settings(data: dict, source: str) -> dict:
             names = "/".join(t.__name__ for t in expected)
             raise ConfigError(f"{source}: key {key!r} must be {names}, "
                               f"got {type(value).__name__} {value!r}", field=key)
+        if isinstance(value, str) and catalog.BY_NAME[key].auto_word:
+            value = catalog.coerce(key, value)  # "auto" -> None; other text: one-line error
         settings[key] = value
     return settings
 

@@ -117,8 +117,10 @@ class Setting:
     @property
     def profile_types(self) -> tuple[type, ...]:
         """Python types a profile (TOML) value may have: a float takes an int (TOML ``1``),
-        a dict takes a JSON string (as the CLI)."""
+        a dict takes a JSON string (as the CLI), an ``auto_word`` setting the text "auto"."""
         extra = {float: (int,), dict: (str,)}.get(self.kind, ())
+        if self.auto_word:  # repeat = "auto"
+            extra += (str,)
         return (self.kind,) + extra
 
     def error(self, message: str) -> ConfigError:
