@@ -3,7 +3,7 @@ architectures at 1024x1024, 28 steps, batch 1, bf16, one GPU.
 
     python benchmarks/transformer_accelerators.py --out OUTDIR [--suites flux-dev-1024,sd35-large-1024]
         [--only eager,regional+cudagraph,...] [--budget-s 1500] [--steps 28] [--no-warm]
-        [--peak-tflops 790]
+        [--peak-tflops 790] [--warm VARIANTS]
     python benchmarks/transformer_accelerators.py --out OUTDIR --suites tiny-cpu     # CPU smoke test
 
 Each variant runs in its own child process (a fresh interpreter: cold compile caches, a hard
@@ -61,6 +61,9 @@ _REGIONAL = {"regional": True, "fullgraph": True}
 #: variant -> (RunConfig overrides, time cap in s, lossy?). Cheapest first.
 VARIANTS: dict[str, tuple[dict, float, bool]] = {
     "eager": ({}, 300, False),
+    # memory options: what they save (peak GiB) and cost (s/image)
+    "cpu-offload": ({"cpu_offload": True}, 300, False),
+    "t5-int8": ({"text_encoder_quant": "int8"}, 300, True),
     "cudagraph": ({"compiler": "cudagraph"}, 300, False),
     "regional+cudagraph": ({"compiler": "cudagraph", "compiler_config": _REGIONAL}, 420, False),
     "regional": ({"compiler": "compile", "compiler_config": {"regional": True}}, 420, False),
@@ -69,8 +72,14 @@ VARIANTS: dict[str, tuple[dict, float, bool]] = {
                                   "compiler_config": _REGIONAL}, 420, False),
     "cudnn+regional+cudagraph": ({"compiler": "cudagraph", "attention_backend": "cudnn",
                                   "compiler_config": _REGIONAL}, 420, False),
+    "cudnn+fused+regional+cudagraph": ({"compiler": "cudagraph", "attention_backend": "cudnn",
+                                        "fuse_qkv": True, "compiler_config": _REGIONAL},
+                                       420, False),
     "fp8+regional+cudagraph": ({"compiler": "cudagraph", "quantize": "fp8dq",
                                 "compiler_config": _REGIONAL}, 480, True),
+    "fp8+cudnn+fused+regional+cudagraph": ({"compiler": "cudagraph", "quantize": "fp8dq",
+                                            "attention_backend": "cudnn", "fuse_qkv": True,
+                                            "compiler_config": _REGIONAL}, 480, True),
     "fp8+compile": ({"compiler": "compile", "quantize": "fp8dq",
                      "compiler_config": {"fullgraph": True}}, 560, True),
     "int8wo+compile": ({"compiler": "compile", "quantize": "int8wo",
@@ -84,6 +93,17 @@ VARIANTS: dict[str, tuple[dict, float, bool]] = {
     "fp8+first-block+regional": ({"cache": "first-block", "cache_threshold": 0.08,
                                   "quantize": "fp8dq", "compiler": "compile",
                                   "compiler_config": {"regional": True}}, 480, True),
+    # random weights change the first block's residual more than a trained model does: a
+    # threshold at which such a model skips steps at all
+    "fp8+first-block-0.25+regional": ({"cache": "first-block", "cache_threshold": 0.25,
+                                       "quantize": "fp8dq", "compiler": "compile",
+                                       "compiler_config": {"regional": True}}, 480, True),
+    "fp8+taylorseer-2+regional": ({"cache": "taylorseer", "cache_interval": 2,
+                                   "quantize": "fp8dq", "compiler": "compile",
+                                   "compiler_config": {"regional": True}}, 480, True),
+    "fp8+taylorseer-3+regional": ({"cache": "taylorseer", "cache_interval": 3,
+                                   "quantize": "fp8dq", "compiler": "compile",
+                                   "compiler_config": {"regional": True}}, 480, True),
 }
 COMPILED = tuple(name for name, (o, _c, _l) in VARIANTS.items()
                  if o.get("compiler") == "compile" or o.get("compiler_config", {}).get("regional"))
@@ -290,6 +310,8 @@ def main(argv: Optional[list] = None) -> int:
                         help="denoising steps (default 28; 4 for tiny-cpu)")
     parser.add_argument("--peak-tflops", type=float, default=PEAK_TFLOPS)
     parser.add_argument("--no-warm", action="store_true", help="skip warm-cache re-runs")
+    parser.add_argument("--warm", default=None,
+                        help="comma-separated compiled variants to re-run warm (default: all)")
     args = parser.parse_args(argv)
     if args.child:
         from diffbench.engine.errors import DiffbenchError
@@ -333,7 +355,9 @@ def main(argv: Optional[list] = None) -> int:
                 print(f"--- {suite} / {variant} (cap {min(cap, left):.0f} s)", flush=True)
                 row.update(_spawn(spec, min(cap, left), log_path))
                 left = deadline - time.perf_counter()
-                if variant in COMPILED and not args.no_warm and "error" not in row and left > 30:
+                wanted = args.warm.split(",") if args.warm else COMPILED
+                if (variant in COMPILED and variant in wanted and not args.no_warm
+                        and "error" not in row and left > 30):
                     warm = _spawn(dict(spec, image_path=spec["image_path"] + ".warm.png"),
                                   min(cap, left), log_path)
                     row["warm_warmup_s"] = warm.get("warmup_s")

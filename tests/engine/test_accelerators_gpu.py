@@ -60,3 +60,13 @@ def test_cudagraph_with_deepcache_matches_eager_deepcache_across_calls_and_sizes
     # Two graphs (full, cached) per size and timestep device; later calls only replay them.
     assert forward.captures == 6
     assert cache.cached_steps == 4 * 4 and cache.full_steps == 4 * 2
+
+
+def test_synthetic_weights_are_the_same_on_the_gpu_and_the_cpu():
+    """--cpu-offload builds a synthetic model on the CPU; its baseline was built on the GPU:
+    both must hold the same weights, or the offloaded run's image differs (PSNR ~7 dB)."""
+    from diffbench.engine.models import synthetic
+
+    on_gpu = synthetic.RandomPool("cuda", seed=3).pool
+    assert on_gpu.is_cuda
+    assert torch.equal(on_gpu.cpu(), synthetic.RandomPool("cpu", seed=3).pool)

@@ -4,6 +4,8 @@ unsupported families are refused before loading; the spec's FLOP formula and ste
 
 from __future__ import annotations
 
+import warnings
+
 import json
 
 import pytest
@@ -82,8 +84,12 @@ def test_sdxl_folder_without_xl_in_its_name_loads_as_sdxl(tmp_path):
     saved.save_pretrained(str(folder))
     source = resolve_source(str(folder))
     assert (source.family, source.pipeline_class) == ("sdxl", "StableDiffusionXLPipeline")
-    pipe = load_pipeline(RunConfig(model=str(folder)), "cpu", torch.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pipe = load_pipeline(RunConfig(model=str(folder)), "cpu", torch.float32)
     assert type(pipe).__name__ == "StableDiffusionXLPipeline"
+    # the dtype keyword the installed diffusers wants (torch_dtype is deprecated in newer ones)
+    assert not [w for w in caught if "torch_dtype" in str(w.message)]
     assert families.for_pipeline(pipe).family == "sdxl"
     # and a folder named like SDXL that holds SD 1.5 loads as SD 1.5
     sd15 = load_pipeline(RunConfig(model="tiny-sd15"), "cpu", torch.float32)

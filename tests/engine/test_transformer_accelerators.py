@@ -230,9 +230,14 @@ def test_int8_weight_only_quantizes_the_transformer(fake_torchao, modules):
     assert any(f"quantized transformer ({len(linears)} linear layers)" in n for n in notes)
 
 
-def test_quantize_under_cudagraph_keeps_to_the_compiled_transformer_blocks(fake_torchao):
-    transformer = dm.flux_transformer()
-    quantize.apply(Holder(transformer), dm.FLUX_SPEC,
+@pytest.mark.parametrize("spec,build", [
+    (dm.FLUX_SPEC, dm.flux_transformer),  # declared _repeated_blocks
+    (dm.SD3_SPEC, dm.sd3_transformer),    # declares [] : the spec's JointTransformerBlock
+])
+def test_quantize_under_cudagraph_keeps_to_the_compiled_transformer_blocks(fake_torchao, spec,
+                                                                           build):
+    transformer = build()
+    quantize.apply(Holder(transformer), spec,
                    cfg(compiler="cudagraph", quantize="int8wo",
                        compiler_config={"regional": True}), lambda e: None)
     assert fake_torchao.kept and all(fqn.startswith(("transformer_blocks.",

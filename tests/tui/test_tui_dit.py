@@ -82,3 +82,24 @@ async def test_real_transformer_run_from_the_dashboard(tmp_path: Path, input_png
         assert run.config["max_sequence_length"] == (512 if "flux" in model else 256)
         assert run.image_path and Path(run.image_path).is_file()
         assert [r.run_id for r in History().list()] == [run.run_id]  # persisted
+
+
+async def test_steps_follow_the_model_card_until_the_user_types_them():
+    app = DiffbenchApp(engine=FakeEngine(step_ms=1.0, fixed=True), history=MemoryHistory())
+    async with app.run_test(size=(100, 30)) as pilot:
+        model, steps = app.query_one("#model", Input), app.query_one("#steps", Input)
+        default = steps.value
+        model.value = "synthetic-flux-schnell"
+        await pilot.pause()
+        assert steps.value == "4" and app.form().values()["steps"] == 4
+        model.value = "synthetic-sd35-medium"
+        await pilot.pause()
+        assert steps.value == "40"
+        model.value = "tiny-sd15"  # a UNet family: back to the catalog's default
+        await pilot.pause()
+        assert steps.value == default
+        steps.value = "12"  # typed by the user: kept across model changes
+        await pilot.pause()
+        model.value = "synthetic-flux-schnell"
+        await pilot.pause()
+        assert steps.value == "12"

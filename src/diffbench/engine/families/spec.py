@@ -134,7 +134,7 @@ class DenoiserSpec:
         if override is not None:
             return tuple(override)
         declared = getattr(denoiser, "_repeated_blocks", None)
-        if declared is not None:
+        if declared:  # ModelMixin declares [] where a model names none (SD3)
             return tuple(declared)
         return self.repeated_blocks
 

@@ -138,9 +138,11 @@ def load_controlnet(cfg: Any, unet: Any, device: Any, dtype: Any) -> Any:
         return build_random(unet, device, dtype)
     from diffusers import ControlNetModel
 
+    from diffbench.engine.models.loading import dtype_kwargs
+
     try:
         controlnet = ControlNetModel.from_pretrained(
-            source.path, torch_dtype=dtype, local_files_only=True,
+            source.path, **dtype_kwargs(dtype), local_files_only=True,
             use_safetensors=not cfg.trust_remote_code)
     except (OSError, ValueError, EnvironmentError) as exc:
         raise ConfigError(f"cannot load controlnet {cfg.controlnet}: "

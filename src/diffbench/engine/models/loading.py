@@ -16,6 +16,14 @@ from diffbench.engine.models.registry import get_builtin
 from diffbench.engine.models.sources import ModelSource, resolve_source
 
 
+
+def dtype_kwargs(dtype: Any) -> dict[str, Any]:
+    """``from_pretrained``'s dtype keyword for the installed diffusers: ``dtype`` where it
+    exists (``torch_dtype`` is deprecated there and warns), ``torch_dtype`` before that."""
+    from diffusers.utils import deprecation_utils
+
+    return {"dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype": dtype}
+
 def pipeline_class_name(family: str, task: str, controlnet: bool = False) -> str:
     """The diffusers pipeline class name for ``family`` and ``task`` (ControlNet variant
     when ``controlnet``), from the family's spec.
@@ -187,7 +195,7 @@ def load_pipeline(cfg: Any, device: str, dtype: Any, state: Any = None) -> Any:
         if getattr(pipe, "default_sample_size", None) is not None:  # the built-in's size
             pipe.default_sample_size = builtin.native_size // pipe.vae_scale_factor
     else:
-        kwargs: dict[str, Any] = dict(torch_dtype=dtype, local_files_only=True,
+        kwargs: dict[str, Any] = dict(**dtype_kwargs(dtype), local_files_only=True,
                                       use_safetensors=not cfg.trust_remote_code)
         if cfg.variant:
             kwargs["variant"] = cfg.variant

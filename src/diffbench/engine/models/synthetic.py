@@ -74,15 +74,18 @@ class RandomPool:
 
     Args:
         device: where the pool (and the parameters) live.
-        seed: seed of the generator that fills the pool (same seed -> same weights).
+        seed: seed of the CPU generator that fills the pool (same seed -> same weights on
+            every device).
     """
 
     def __init__(self, device: Any, seed: int = 0) -> None:
         import torch
 
-        generator = torch.Generator(device=device).manual_seed(seed)
-        self.pool = torch.randn(POOL_ELEMENTS, generator=generator, device=device,
-                                dtype=torch.float32)
+        # drawn on the CPU, then moved: the same weights on every device, so a model built
+        # on the CPU for --cpu-offload equals the one built on the GPU (its baseline)
+        generator = torch.Generator().manual_seed(seed)
+        self.pool = torch.randn(POOL_ELEMENTS, generator=generator,
+                                dtype=torch.float32).to(device)
         self._offset_rng = torch.Generator().manual_seed(seed + 1)
 
     def fill_(self, tensor: Any, scale: float, shift: float = 0.0) -> None:

@@ -302,6 +302,8 @@ class SettingsForm(VerticalScroll):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.input.id == "model" and not self._loading:
+            self._follow_model_steps(self._values.get("model"), event.value)
         if event.input.id:
             self._values[event.input.id] = event.value
         if event.input.id == "size":  # keep the preset list in step with free entry
@@ -313,6 +315,18 @@ class SettingsForm(VerticalScroll):
                     preset.value = wanted
         if not self._loading:
             self.post_message(self.Changed())
+
+    def _follow_model_steps(self, before: Any, after: str) -> None:
+        """Steps follow the model card (FLUX.1-dev 28, schnell 4, SD3.5 medium 40) while the
+        field still holds the previous model's steps: a value the user typed stays."""
+        from diffbench.engine.profiles import model_steps  # reads configs; imports no torch
+
+        default = self._defaults.get("steps")
+        old = model_steps(str(before)) if before else None
+        new = model_steps(after.strip()) if after.strip() else None
+        if str(self._get("steps")).strip() == str(old or default) and (new or default) != (
+                old or default):
+            self._set("steps", str(new or default))
 
     def mark_invalid(self, field: Optional[str]) -> None:
         """Highlight the widget of ``field`` (a setting name, as ConfigError.field gives it,
