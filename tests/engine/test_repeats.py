@@ -224,7 +224,8 @@ class FakeProfiler:
 
 def test_busy_on_the_cuda_path_with_a_fake_profiler(monkeypatch):
     """The CUDA-only code of timed_calls._measure_busy with the device calls faked: one extra
-    call profiled over steps 2..N, its kernel time per step over the timed p50."""
+    call profiled over steps 2..N, its kernel time per step over the timed mean step
+    (1000 / it/s)."""
     profilers: list = []
 
     def start():
@@ -239,21 +240,21 @@ def test_busy_on_the_cuda_path_with_a_fake_profiler(monkeypatch):
     cfg = RunConfig(model="tiny-sd15", steps=5, warmups=0)
     prepared = Prepared(pipe=pipe, device="cuda", dtype=None, height=64, width=64,
                         image=None, notices=[], load_s=0.0, accelerate_s=0.0)
-    metrics = Metrics(step_ms_p50=50.0)
+    metrics = Metrics(it_per_s=20.0)
     timed_calls._measure_busy(cfg, prepared, None, metrics, nvml_fraction=0.99)
     assert len(pipe.calls) == 1 and len(profilers) == 1 and profilers[0].stopped
     assert metrics.busy_fraction == pytest.approx(0.8) and metrics.busy_source == "profiler"
 
     # the profiler sees nothing: NVML's sampled utilisation stands in
     monkeypatch.setattr(busy, "_start_cuda_profiler", lambda: FakeProfiler(0.0, 4))
-    metrics = Metrics(step_ms_p50=50.0)
+    metrics = Metrics(it_per_s=20.0)
     timed_calls._measure_busy(cfg, prepared, None, metrics, nvml_fraction=0.93)
     assert (metrics.busy_fraction, metrics.busy_source) == (0.93, "nvml")
 
     # off CUDA: no extra call, no figure
     cpu = Prepared(pipe=pipe, device="cpu", dtype=None, height=64, width=64, image=None,
                    notices=[], load_s=0.0, accelerate_s=0.0)
-    metrics = Metrics(step_ms_p50=50.0)
+    metrics = Metrics(it_per_s=20.0)
     timed_calls._measure_busy(cfg, cpu, None, metrics, nvml_fraction=None)
     assert metrics.busy_fraction is None and len(pipe.calls) == 2
 

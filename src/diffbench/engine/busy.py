@@ -1,7 +1,8 @@
 """How busy the GPU was during the measured calls, and how far a step is from the FLOP floor.
 
 GPU busy fraction = device time of the kernels (and copies) of one denoising step / the
-measured step time (p50 over the measured calls), capped at 1. The kernel time comes from
+measured mean step time (1000 / it/s, the median over the measured calls), capped at 1: the
+summed kernel time over the wall time of steps 2..N. The kernel time comes from
 torch.profiler (CUPTI) in one extra, untimed call after the measured ones
 (:func:`profiled_kernel_ms`): profiling adds host work to every kernel launch, so it never
 runs during a timed call; kernel durations are device-side and do not depend on how fast the

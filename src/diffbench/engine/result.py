@@ -58,7 +58,8 @@ class Metrics:
       first_step_ms and step_ms_max are the median call's. spread: (max - min) / median of
       it/s (of inference_s without it/s), a fraction; None for one call. Older records: empty
       lists and None.
-    - busy_fraction: GPU kernel time per step over the measured step time (0..1);
+    - busy_fraction: GPU kernel time per step over the measured mean step time (1000 /
+      it_per_s), 0..1;
       busy_source: "profiler" (torch.profiler in one extra untimed call) or "nvml"
       (utilisation sampled during the measured calls); None off CUDA (diffbench.engine.busy).
     - peak_tflops: the GPU's dense bf16 TFLOP/s used for the fraction of peak; None when the

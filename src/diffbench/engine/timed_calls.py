@@ -130,7 +130,8 @@ def warmup_and_measure(cfg: RunConfig, prepared: Prepared, emit: EventCallback,
 def _measure_busy(cfg: RunConfig, prepared: Prepared, cancel: Optional[threading.Event],
                   metrics: Metrics, nvml_fraction: Optional[float]) -> None:
     """GPU busy fraction of the measured calls (diffbench.engine.busy): kernel time per step
-    from one extra profiled call, untimed, over the measured p50 step time; NVML's sampled
+    from one extra profiled call, untimed, over the measured mean step time (1000 / it/s);
+    NVML's sampled
     utilisation when the profiler gives nothing. No-op off CUDA."""
     if not str(prepared.device).startswith("cuda"):
         return
@@ -153,7 +154,9 @@ def _measure_busy(cfg: RunConfig, prepared: Prepared, cancel: Optional[threading
                                callback_on_step_end=on_step_end))
 
     kernel_ms = busy.profiled_kernel_ms(call, steps_to_run(cfg, prepared.spec))
-    metrics.busy_fraction = busy.busy_fraction(kernel_ms, metrics.step_ms_p50)
+    # mean step time of the measured calls (steps 2..N, as the profiled window)
+    step_ms = 1000.0 / metrics.it_per_s if metrics.it_per_s else None
+    metrics.busy_fraction = busy.busy_fraction(kernel_ms, step_ms)
     metrics.busy_source = "profiler" if metrics.busy_fraction is not None else None
     if metrics.busy_fraction is None and nvml_fraction is not None:
         metrics.busy_fraction, metrics.busy_source = min(1.0, nvml_fraction), "nvml"
