@@ -275,3 +275,16 @@ def test_dashboard_sweep_matrix_marks_a_ratio_within_the_spread():
     assert matrix.cell_text("compiler=compile,seed=1") == ("11.00 it/s x1.10?", "")
     assert matrix.clear("compiler=compile,seed=2") is True
     assert matrix.cell_text("compiler=compile,seed=2")[0] == "15.00 it/s x1.50"
+
+
+def test_text_tokens_is_the_clip_context_or_the_t5_budget():
+    from diffbench.engine.effective import text_tokens
+
+    clip = types.SimpleNamespace(tokenizer=types.SimpleNamespace(model_max_length=77))
+    assert text_tokens(RunConfig(), clip, None) == 77
+    unbounded = types.SimpleNamespace(tokenizer=types.SimpleNamespace(model_max_length=10**30))
+    assert text_tokens(RunConfig(), unbounded, None) is None
+    t5 = types.SimpleNamespace(t5_attr="text_encoder_2", recommended=None,
+                               max_sequence_length=512)
+    assert text_tokens(RunConfig(), clip, t5) == 512
+    assert text_tokens(RunConfig(max_sequence_length=256), clip, t5) == 256
