@@ -113,7 +113,8 @@ def print_runs(runs: list[RunResult], title: str = "Runs") -> None:
     if not runs:
         console.print("no runs stored yet; run one with: diffbench run")
         return
-    colors = {"finished": "green", "failed": "red", "cancelled": "yellow"}
+    colors = {"finished": "green", "failed": "red", "cancelled": "yellow", "running": "cyan",
+              "interrupted": "magenta"}
     columns = table_columns()
     rows = []
     for run in runs:
