@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         else:
             print(f"moved {history.path} to {backup}; the next run starts a new history")
         return 0
-    if args.delete:
+    if args.delete is not None:  # --delete '' is a mistake, not "no deletion"
         print(f"deleted run {history.delete(args.delete)}")
         return 0
     if args.import_file:
