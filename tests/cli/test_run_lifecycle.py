@@ -32,7 +32,7 @@ def environ(home: Path, **extra: str) -> dict:
     env = {**os.environ, "DIFFBENCH_HOME": str(home), "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(TESTS)]), "COLUMNS": "200",
            "DIFFBENCH_WORKER_RUN": "test_worker_fakes:run", "FAKE_STEP_S": "0.2",
-           "FAKE_STEPS": "50", **extra}
+           "FAKE_STEPS": "50", "FAKE_STARTED_FILE": str(home / "steps-begin"), **extra}
     env.pop("DIFFBENCH_TEST_FAULT", None)
     return env
 
@@ -67,16 +67,19 @@ def raw_rows(home: Path) -> list[tuple]:
 
 
 def wait_running(home: Path, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    """Until the run's "running" row exists and its child has sent a few steps."""
+    """Until the run's "running" row exists and its child is past its load phase."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
-        if (home / "history.sqlite").exists() and \
-                any(r[1] == "running" for r in raw_rows(home)):
-            time.sleep(0.6)  # the child's start-up is over: steps are coming
+        try:
+            running = any(r[1] == "running" for r in raw_rows(home))
+        except sqlite3.OperationalError:  # not created yet
+            running = False
+        if running and (home / "steps-begin").exists():
+            time.sleep(0.3)  # the load event has reached the parent
             return
         time.sleep(0.05)
-    raise AssertionError("no running row appeared")
+    raise AssertionError("the run never got to its steps")
 
 
 @pytest.mark.parametrize("sig, code, reason", [
@@ -136,3 +139,32 @@ def test_a_run_whose_history_write_fails_exits_3_and_keeps_its_results(tmp_path)
     assert "history not updated" in done.stderr and "damaged" in done.stderr
     assert "it/s" in done.stdout.lower() or "Iterations" in done.stdout  # results printed
     assert (tmp_path / "run.toml").exists()
+
+
+def test_interrupted_rows_show_in_history_compare_and_exports(tmp_path, monkeypatch, capsys):
+    from diffbench.cli.main import main as cli
+    from diffbench.engine.export import read_toml
+    from diffbench.engine.result import Metrics, RunResult
+
+    monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "250")
+    cfg = {"model": "tiny-sd15", "compiler": "none", "height": 64, "width": 64}
+    history = History()
+    history.begin(RunResult(run_id="cut000000001", status="running", config=cfg,
+                            started_at="2026-01-02T00:00:00+00:00"))
+    assert history.mark_interrupted("cut000000001", "diffbench got SIGTERM (kill)")
+    history.add(RunResult(run_id="fine00000001", config=cfg, metrics=Metrics(it_per_s=4.0),
+                          started_at="2026-01-01T00:00:00+00:00"))
+    assert cli(["history"]) == 0
+    out = capsys.readouterr().out
+    assert "interrupted" in out and "diffbench got SIGTERM (kill)" in out
+    assert cli(["history", "--status", "interrupted", "--json"]) == 0
+    assert capsys.readouterr().out.count("cut000000001") == 1
+    assert cli(["compare", "fine00000001", "cut000000001"]) == 0
+    assert "run cut000000001 interrupted: diffbench got SIGTERM" in capsys.readouterr().out
+    export = tmp_path / "all.toml"
+    assert cli(["export", "--all", "-o", str(export)]) == 0
+    assert sorted(r.status for r in read_toml(export)) == ["finished", "interrupted"]
+    monkeypatch.setenv("DIFFBENCH_HOME", str(tmp_path / "other"))
+    assert cli(["history", "--import", str(export)]) == 0
+    assert History().get("cut000000001").status == "interrupted"
