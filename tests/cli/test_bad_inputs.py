@@ -487,6 +487,9 @@ def test_empty_ids_and_missing_gpus_are_refused(capsys, home):
     code, err = run_cli(capsys, "history", "--delete", "")
     assert code == 2
     assert_one_line(err, "run id must be a non-empty string")
+    code, err = run_cli(capsys, "history", "--import", "")
+    assert code == 2
+    assert_one_line(err, "--import wants an export file")
     code, err = run_cli(capsys, "sweep", "--model", "tiny-sd15", "--grid", "steps=1,2",
                         "--gpus", "97,99", "--dry-run")
     assert code == 2

@@ -59,7 +59,11 @@ def main(args: argparse.Namespace) -> int:
     if args.delete is not None:  # --delete '' is a mistake, not "no deletion"
         print(f"deleted run {history.delete(args.delete)}")
         return 0
-    if args.import_file:
+    if args.import_file is not None:
+        if not args.import_file:
+            from diffbench.engine.errors import ConfigError
+
+            raise ConfigError("--import wants an export file (or - for standard input)")
         from diffbench.engine.export import read_toml
 
         from diffbench.engine.history import RunNotFoundError
