@@ -125,3 +125,13 @@ def test_kept_images_are_private(tmp_path, monkeypatch):
     keep_image(result)
     assert result.image_path and mode(result.image_path) == 0o600
     assert mode(tmp_path / "home" / "images") == 0o700 and mode(tmp_path / "home") == 0o700
+
+
+def test_tightening_never_adds_a_permission(tmp_path):
+    from diffbench.engine.history_schema import restrict
+
+    path = tmp_path / "history.sqlite"
+    History(path).add(RunResult(run_id="r1", config=CFG))
+    os.chmod(path, 0o444)  # the user made it read-only on purpose
+    restrict(path, 0o600)
+    assert mode(path) == 0o400

@@ -237,14 +237,16 @@ def _make_private_file(path: Path) -> None:
 
 
 def restrict(path: "str | Path", mode: int) -> None:
-    """chmod ``path`` to ``mode`` when this user owns it and it is more open (never widens,
-    never touches another user's file); errors are ignored."""
+    """Take from ``path`` the permission bits ``mode`` does not have (0644 -> 0600 for 0600,
+    a read-only 0444 -> 0400) when this user owns it; never adds a bit, never touches another
+    user's file; errors are ignored."""
     import os
 
     try:
         info = os.stat(path)
-        if info.st_uid == os.getuid() and info.st_mode & 0o777 & ~mode:
-            os.chmod(path, mode)
+        current = info.st_mode & 0o777
+        if info.st_uid == os.getuid() and current & ~mode:
+            os.chmod(path, current & mode)
     except (OSError, AttributeError):  # gone, not ours, or no uids here
         pass
 
