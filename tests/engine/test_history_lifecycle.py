@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import stat
 import subprocess
 import sys
 
-import pytest
 
 from diffbench.engine import run_owner
 from diffbench.engine.history import History
