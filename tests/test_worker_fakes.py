@@ -3,7 +3,8 @@
 The worker is pointed at them with ``DIFFBENCH_WORKER_RUN=test_worker_fakes:run`` (read by
 tests/worker_hooks.py, which tests/sitecustomize.py installs in the child). They follow diffbench.engine.runner.run's contract: events, then RunFinished or
 RunFailed last, cancel honoured between steps. Knobs come from environment variables so a
-child process can be steered: FAKE_STEPS (default 4), FAKE_STEP_S (default 0.01).
+child process can be steered: FAKE_STEPS (default 4), FAKE_STEP_S (default 0.01),
+FAKE_STARTED_FILE (created once the load phase is reported, before the first step).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def run(cfg, on_event=None, cancel=None):
     emit(ev.PhaseStarted(phase="load"))
     emit(ev.PhaseFinished(phase="load", elapsed_s=0.01))
     result.metrics.load_s = 0.01
+    if os.environ.get("FAKE_STARTED_FILE"):  # tells a test the steps begin now
+        open(os.environ["FAKE_STARTED_FILE"], "w").close()
     step_ms = []
     for call in ("warmup", "measured"):
         emit(ev.PhaseStarted(phase="warmup" if call == "warmup" else "measure"))

@@ -454,3 +454,83 @@ def test_worker_rejects_a_bad_fault_spec():
                                                         str(ROOT / "tests")]))
     assert code == 2
     assert "DIFFBENCH_TEST_FAULT must be KIND[@N]" in lines[-1]["result"]["error"]
+
+
+# ---------------------------------------------------------------------------- issue 18 inputs
+@pytest.mark.parametrize("argv, message", [
+    (["--prompt", "\udcff\udcfe"], "prompt is not valid text"),  # what $'\xff\xfe' arrives as
+    (["--negative-prompt", "ok \udcff"], "negative_prompt is not valid text"),
+    (["--prompt", "a" * 10_001], "at most 10,000 are accepted"),
+    (["--extra-call-kwargs", '{"eta": "zzz"}'], "'eta' must be float for "
+                                                "StableDiffusionPipeline, got 'zzz' (str)"),
+    (["--extra-call-kwargs", '{"clip_skip": 1.5}'], "'clip_skip' must be int | None"),
+    (["--extra-call-kwargs", '{"guidance_rescale": true}'], "'guidance_rescale' must be float"),
+    (["--extra-call-kwargs", '{"zzz": 1}'], "StableDiffusionPipeline takes no 'zzz'"),
+    (["--output-image", "/proc/x.png"], "not writable: /proc takes no new files"),
+    (["--custom-pipeline", "{png}", "--trust-remote-code"], "tiny-sd15 is a built-in model"),
+    (["--lora", "{bin}"], "is not .safetensors: pickled weights can run code"),
+    (["--stall-timeout", "-1"], "--stall-timeout: must be 0 (off) or a positive"),
+    (["--stall-timeout", "inf"], "--stall-timeout: must be 0 (off) or a positive"),
+])
+def test_issue_18_bad_run_inputs(capsys, home, png, tmp_path, argv, message):
+    if not os.path.isdir("/proc") and "/proc/x.png" in argv:  # pragma: no cover
+        pytest.skip("no /proc here")
+    (tmp_path / "lora.bin").write_bytes(b"a pickle")
+    argv = [a.replace("{png}", png).replace("{bin}", str(tmp_path / "lora.bin")) for a in argv]
+    code, err = run_cli(capsys, "run", "--model", "tiny-sd15", *argv)
+    assert code == 2
+    assert_one_line(err, message)
+    home()  # refused before loading: nothing recorded
+
+
+def test_empty_ids_and_missing_gpus_are_refused(capsys, home):
+    code, err = run_cli(capsys, "history", "--delete", "")
+    assert code == 2
+    assert_one_line(err, "run id must be a non-empty string")
+    code, err = run_cli(capsys, "history", "--import", "")
+    assert code == 2
+    assert_one_line(err, "--import wants an export file")
+    code, err = run_cli(capsys, "sweep", "--model", "tiny-sd15", "--grid", "steps=1,2",
+                        "--gpus", "97,99", "--dry-run")
+    assert code == 2
+    assert_one_line(err, "--gpus")
+    assert "not found" in err or "no GPU is visible here" in err
+    home()
+
+
+@pytest.mark.parametrize("text", [
+    'steps = 3\nmodel = "tiny-sd15\n',         # unterminated string
+    'prompt = """a\nb\n',                      # unterminated multi-line string
+    '[cfg]\nx = 1\n[cfg]\nx = 2\n',            # a table twice
+])
+def test_toml_syntax_errors_are_one_line_everywhere(capsys, home, tmp_path, text):
+    bad = write(tmp_path / "bad.toml", text)
+    for argv in (["run", "--profile", bad], ["history", "--import", bad],
+                 ["sweep", "--model", "tiny-sd15", "--grid", "steps=1,2", "--dry-run", bad]):
+        code, err = run_cli(capsys, *argv)
+        assert code == 2, argv
+        assert_one_line(err, "bad.toml", "TOML")
+    home()
+
+
+def test_a_stored_row_with_undecodable_text_still_prints_and_exports(capsys, home, tmp_path):
+    """An older diffbench stored ``--prompt $'\\xff\\xfe'`` as is: history, --json, export
+    and export --all must not crash on it (the bytes show as "?")."""
+    import json
+
+    History().add(RunResult(run_id="surrogate01", started_at="2026-01-03T00:00:00+00:00",
+                            config={"model": "tiny-sd15", "compiler": "none",
+                                    "prompt": "\udcff\udcfe cat"}, notices=["\udcff"]))
+    for argv in (["history"], ["history", "--json"], ["compare", "seed1", "surrogate01"]):
+        code, err = run_cli(capsys, *argv)
+        assert code == 0 and "Traceback" not in err, (argv, err)
+    for argv in (["export", "surrogate01", "-o", str(tmp_path / "one.toml")],
+                 ["export", "--all", "-o", str(tmp_path / "all.toml")]):
+        code, err = run_cli(capsys, *argv)
+        assert code == 0, err
+    from diffbench.engine.export import read_toml
+
+    [run] = read_toml(tmp_path / "one.toml")
+    assert run.config["prompt"] == "?? cat"
+    assert json.dumps(History().get("surrogate01").to_dict()).isascii()
+    home(extra=1)

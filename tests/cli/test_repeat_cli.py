@@ -140,13 +140,18 @@ def test_empty_negative_prompt_changes_the_tiny_sdxl_image_and_is_stored_as_give
 
 
 def test_version_1_records_read_their_empty_negative_prompt_as_none(home, tmp_path):
-    # a history written before schema 2: its "" never reached the pipeline
+    # a version-1 history: its "" never reached the pipeline
+    from diffbench.engine.history_schema import _SCHEMA_V1
+
     path = tmp_path / "old.sqlite"
-    History(path).add(RunResult(run_id="old000000001", config={"negative_prompt": ""}))
-    History(path).add(RunResult(run_id="new000000002", config={"negative_prompt": ""}))
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 1")
-        conn.execute("DELETE FROM runs WHERE run_id = 'new000000002'")
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_V1)
+    conn.execute("INSERT INTO runs (run_id, started_at, status, config, environment, metrics, "
+                 "notices) VALUES ('old000000001', '2026-01-01T00:00:00+00:00', 'finished', "
+                 "?, '{}', '{}', '[]')", (json.dumps({"negative_prompt": ""}),))
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
     history = History(path)
     assert history.get("old0").config["negative_prompt"] is None
     history.add(RunResult(run_id="new000000002", config={"negative_prompt": ""}))

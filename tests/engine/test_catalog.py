@@ -125,6 +125,8 @@ def _invalid(setting: catalog.Setting):
         return -1.0
     if setting.kind is dict and setting.check is not None:
         return {"prompt": "x"}
+    if setting.name in ("prompt", "negative_prompt"):
+        return "\udcff"  # undecodable bytes (a surrogate): refused before loading
     if setting.kind is str and (setting.choices or setting.check is not None):
         return "" if setting.name == "model" else "nope"
     return None

@@ -252,7 +252,15 @@ def test_parallel_workers_share_cells_and_history(history):
 
 
 def test_broken_device_is_retired_and_its_cells_rerun_elsewhere(history):
-    good = ScriptedRun()
+    import time
+
+    scripted = ScriptedRun()
+
+    def good(cfg, on_event=None, cancel=None):
+        # slower than a crash: the broken device fails its cells before the good one is done
+        time.sleep(0.05)
+        return scripted(cfg, on_event, cancel)
+
     broken = ScriptedRun(crash=lambda cfg: True)
     notices = []
     outcomes = run_sweep(_sweep(), history, workers=[("bad", broken), ("good", good)],

@@ -56,10 +56,14 @@ def main(args: argparse.Namespace) -> int:
         else:
             print(f"moved {history.path} to {backup}; the next run starts a new history")
         return 0
-    if args.delete:
+    if args.delete is not None:  # --delete '' is a mistake, not "no deletion"
         print(f"deleted run {history.delete(args.delete)}")
         return 0
-    if args.import_file:
+    if args.import_file is not None:
+        if not args.import_file:
+            from diffbench.engine.errors import ConfigError
+
+            raise ConfigError("--import wants an export file (or - for standard input)")
         from diffbench.engine.export import read_toml
 
         from diffbench.engine.history import RunNotFoundError
@@ -113,7 +117,8 @@ def print_runs(runs: list[RunResult], title: str = "Runs") -> None:
     if not runs:
         console.print("no runs stored yet; run one with: diffbench run")
         return
-    colors = {"finished": "green", "failed": "red", "cancelled": "yellow"}
+    colors = {"finished": "green", "failed": "red", "cancelled": "yellow", "running": "cyan",
+              "interrupted": "magenta"}
     columns = table_columns()
     rows = []
     for run in runs:

@@ -73,7 +73,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.flush()
         return code
     except DiffbenchError as exc:
-        print(f"diffbench: error: {exc}", file=sys.stderr)
+        # one line, whatever a library put in the message (a parser's excerpt of the input)
+        print(f"diffbench: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("diffbench: interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any, Optional
 
 from diffbench.engine import catalog
@@ -78,8 +79,25 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         help="run in this process instead of a child process")
     parser.add_argument("--no-history", action="store_true", default=False,
                         help="do not record the run in the history")
+    parser.add_argument("--stall-timeout", type=_stall_seconds, default=None, metavar="SECONDS",
+                        help="fail a run whose child sends nothing for this long between "
+                             "denoising steps (6x that while loading, compiling, decoding; "
+                             "default 600; 0 = never)")
     parser.set_defaults(handler=main)
     return parser
+
+
+def _stall_seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or a positive, finite number of "
+                                         f"seconds, got {text!r}")
+    return value
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
@@ -105,47 +123,76 @@ def _mode_from_quantize_config(raw: Optional[str]) -> str:
     return "int8dq"
 
 
+#: Exit code of a run that ended but whose history row could not be written (its results are
+#: still printed and exported); a failed run exits 1 regardless.
+HISTORY_NOT_WRITTEN = 3
+
+
 def main(args: argparse.Namespace) -> int:
-    """Run `diffbench run`. Returns 0 finished, 1 failed, 130 cancelled; raises
-    DiffbenchError (exit 2) for bad input before anything runs."""
+    """Run `diffbench run`. Returns 0 finished, 1 failed, 3 finished but not recorded in the
+    history, 130 cancelled (Ctrl-C), 128 + N stopped by signal N (SIGHUP 129, SIGTERM 143:
+    the run is recorded as "interrupted"); raises DiffbenchError (exit 2) for bad input
+    before anything runs."""
+    from diffbench.cli._signals import Termination
     from diffbench.engine.profiles import build_config
     from diffbench.engine.session import Session
 
     cfg = build_config(args.profile, config_overrides(args))
-    session = Session(record=not args.no_history, in_process=args.in_process)
-    child = session.start_child(cfg)
-    try:
-        session.preflight(cfg)
-        from diffbench.engine.atomic import check_writable_target
+    session = Session(record=not args.no_history, in_process=args.in_process,
+                      stall_timeout_s=args.stall_timeout)
+    with Termination() as term:
+        begun = None
+        child = session.start_child(cfg)
+        try:
+            session.preflight(cfg)
+            from diffbench.engine.atomic import check_writable_target
 
-        for target in (args.export, cfg.output_image):
-            if target:
-                check_writable_target(target)  # before the run: never compute, then fail to save
+            for target in (args.export, cfg.output_image):
+                if target:
+                    check_writable_target(target)  # before the run: never compute, then fail
 
-        from diffbench.cli._run_view import RunView
+            from diffbench.cli._run_view import RunView
 
-        from diffbench.cli._console import make_console
+            from diffbench.cli._console import make_console
 
-        # With --print-output stdout carries only the JSON; the table goes to stderr.
-        view = RunView(cfg, out=make_console(stderr=True) if args.print_output else None)
-        with view:
-            result = session.launch(cfg, view.on_event, child=child)
-    finally:
-        if child is not None:
-            child.discard()  # a failed check: stop the waiting child (no-op after a run)
-    session.on_warning = view.warn
-    # Store first, print last: a reader of stdout that left early (| head) must not cost the
-    # run its history row or its export.
-    if result.status == "finished" and session.record_runs and \
-            not getattr(result, "baseline_checked", False):  # else the child compared already
-        session.attach_baseline(result)
-    _export(result, args.export, view)
-    if session.record_runs:
-        session.record(result)
-    view.print_summary(result)
-    if args.print_output:
-        print(json.dumps(result.to_dict(), default=str))
-    return {"finished": 0, "cancelled": 130}.get(result.status, 1)
+            # With --print-output stdout carries only the JSON; the table goes to stderr.
+            view = RunView(cfg, out=make_console(stderr=True) if args.print_output else None)
+            begun = session.begin(cfg)  # a row now: a killed diffbench still leaves a trace
+            with view:
+                result = session.launch(cfg, view.on_event, child=child, begun=begun)
+        except KeyboardInterrupt:
+            if term.reason is None:
+                session.interrupted(begun, "cancelled before the run started")
+                raise
+            session.interrupted(begun, term.reason)
+            print(f"diffbench: interrupted: {term.reason}", file=sys.stderr)
+            return term.exit_code or 1
+        finally:
+            if child is not None:
+                child.discard()  # a failed check: stop the waiting child (no-op after a run)
+        term.defer()  # from here a signal waits: the result is saved first
+        if term.reason is not None and result.status != "finished":
+            result.status, result.error = "interrupted", term.reason
+        session.on_warning = view.warn
+        # Store first, print last: a reader of stdout that left early (| head) must not cost
+        # the run its history row or its export.
+        if result.status == "finished" and session.record_runs and \
+                not getattr(result, "baseline_checked", False):  # else the child compared
+            session.attach_baseline(result)
+        _export(result, args.export, view)
+        not_recorded = None
+        if session.record_runs:
+            not_recorded = session.record(result)  # warns "history not updated: ..."
+        elif not args.no_history:  # the history could not be opened when the run began
+            not_recorded = session.history_error or "history not available"
+            view.warn(f"history not available: {not_recorded}")
+        view.print_summary(result)
+        if args.print_output:
+            print(json.dumps(result.to_dict(), default=str))
+    if term.exit_code is not None:
+        return term.exit_code
+    code = {"finished": 0, "cancelled": 130}.get(result.status, 1)
+    return HISTORY_NOT_WRITTEN if code == 0 and not_recorded else code
 
 
 def _export(result: Any, path: Optional[str], view: Any) -> None:

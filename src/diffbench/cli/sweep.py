@@ -176,6 +176,12 @@ def main(args: argparse.Namespace) -> int:
     out = make_console()
     err = make_console(stderr=True)
     cells = sweep.cells()
+    if args.gpus and args.ray:
+        raise ConfigError("choose --gpus or --ray, not both")
+    if args.gpus:  # a dry run checks the devices too: GPU 7 must exist before a real run
+        from diffbench.engine.multi_device import parse_devices
+
+        parse_devices(args.gpus)
     if args.dry_run:
         # the same checks as a real sweep: a bad cell is refused here too (exit 2)
         prepared = prepare(sweep, _preflight())

@@ -37,7 +37,7 @@ def check_writable_target(path: PathLike) -> str:
         fd, probe = tempfile.mkstemp(dir=os.path.dirname(target),
                                      prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {_reason(exc)}") from None
+        raise ConfigError(f"cannot write {target}: {_reason(exc, target)}") from None
     os.close(fd)
     _unlink_quietly(probe)
     return target
@@ -73,7 +73,7 @@ def write_bytes(path: PathLike, data: bytes, mode: Optional[int] = None) -> str:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.",
                                    suffix=".tmp")
     except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {_reason(exc)}") from None
+        raise ConfigError(f"cannot write {target}: {_reason(exc, target)}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -119,7 +119,10 @@ def _umask() -> int:
     return current
 
 
-def _reason(exc: OSError) -> str:
+def _reason(exc: OSError, target: Optional[str] = None) -> str:
+    if exc.errno == errno.ENOENT and target and os.path.isdir(os.path.dirname(target)):
+        # the folder is there but makes no new files (a virtual file system such as procfs)
+        return f"not writable: {os.path.dirname(target)} takes no new files"
     if exc.errno in (errno.EACCES, errno.EPERM):
         return "permission denied"
     if exc.errno == errno.EROFS:

@@ -67,6 +67,15 @@ class ChildMessages:
                 self.notices.append(notice)
             return
         self.run_begun = True
+        # What the stall watchdog allows next (diffbench.engine.client._ChildRun._stalled);
+        # other events (logs, compile progress) leave it as it was.
+        if isinstance(event, (ev.StepFinished, ev.PhaseStarted, ev.PhaseFinished)):
+            self.between_steps = isinstance(event, ev.StepFinished) and \
+                event.index < event.total
+        if isinstance(event, ev.PhaseStarted):
+            self.phase = event.phase
+        elif isinstance(event, ev.StepFinished):
+            self.phase = f"{event.call} step {event.index + 1}/{event.total}"
         if isinstance(event, ev.PhaseFinished):
             self.phase_times[event.phase] = event.elapsed_s
         if isinstance(event, (ev.RunFinished, ev.RunFailed)):

@@ -50,6 +50,13 @@ TERM_GRACE_S = 3.0
 EXIT_GRACE_S = 5.0
 #: Seconds to wait for the hello line; a child that cannot start says so on stderr.
 HELLO_TIMEOUT_S = 120.0
+#: Stall watchdog: the longest silence (no line from the child) allowed between denoising
+#: steps, in seconds (``diffbench run --stall-timeout``; 0 = no watchdog). Any line counts:
+#: events, compile progress, job progress.
+STALL_TIMEOUT_S = 600.0
+#: Loading, compiling (the first warmup call), decoding and every phase that is not between
+#: two steps of a call may be silent this many times longer (downloads, cold compiles).
+SLOW_PHASE_FACTOR = 6.0
 
 
 def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
@@ -57,7 +64,9 @@ def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
                  timeout_s: Optional[float] = None, grace_s: float = CANCEL_GRACE_S,
                  env: Optional[dict[str, str]] = None,
                  child: Optional[StartedChild] = None, baseline: bool = False,
-                 history: Optional[str] = None) -> RunResult:
+                 history: Optional[str] = None, run_id: Optional[str] = None,
+                 started_at: Optional[str] = None,
+                 stall_timeout_s: Optional[float] = None) -> RunResult:
     """Run ``cfg`` (a RunConfig) in a child interpreter; return its RunResult.
 
     Args:
@@ -79,6 +88,12 @@ def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
             dealt with it; otherwise the caller still may.
         history: the history file the child looks for the baseline in (default: the data
             folder's).
+        run_id, started_at: the run's id and start (ISO 8601) when the caller recorded it
+            already (diffbench.engine.session.Session.begin); default: new ones.
+        stall_timeout_s: the stall watchdog's bound in seconds (default
+            :data:`STALL_TIMEOUT_S`; 0 turns it off): when the child sends nothing for that
+            long between denoising steps (:data:`SLOW_PHASE_FACTOR` times that in any other
+            phase) it is killed and the run fails with "stalled: ...".
 
     Returns:
         RunResult with status "finished", "failed" or "cancelled". Failures of the child
@@ -94,11 +109,18 @@ def run_in_child(cfg: Any, on_event: Optional[ev.EventCallback] = None,
         if child.used:
             raise ValueError("this child process was already used or discarded")
         python = child.python
-    return _ChildRun(cfg, on_event or ev.null_callback, cancel or threading.Event(),
-                     python or getattr(cfg, "python", None) or sys.executable,
-                     timeout_s if timeout_s is not None else getattr(cfg, "timeout_s", None),
-                     grace_s, env, child, baseline,
-                     {"history": history} if baseline and history else None).run()
+    run = _ChildRun(cfg, on_event or ev.null_callback, cancel or threading.Event(),
+                    python or getattr(cfg, "python", None) or sys.executable,
+                    timeout_s if timeout_s is not None else getattr(cfg, "timeout_s", None),
+                    grace_s, env, child, baseline,
+                    {"history": history} if baseline and history else None)
+    if run_id:
+        run.base.run_id = run_id
+    if started_at:
+        run.base.started_at = started_at
+    if stall_timeout_s is not None:
+        run.stall_timeout_s = stall_timeout_s
+    return run.run()
 
 
 def run_job_in_child(job: str, cfg: Any, job_args: dict,
@@ -162,6 +184,10 @@ class _ChildRun(ChildMessages, ChildOutcome):
         self.term_sent_at: Optional[float] = None
         self.killed = False
         self.phase_times: dict[str, float] = {}
+        self.stall_timeout_s = STALL_TIMEOUT_S
+        self.heard_at: Optional[float] = None   # when the child last wrote a line
+        self.between_steps = False              # the last event was a step with more to come
+        self.phase = "start-up"                 # named in a stall's reason
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> RunResult:
@@ -183,7 +209,7 @@ class _ChildRun(ChildMessages, ChildOutcome):
             request["baseline"] = True
         request.update(self.request_extra)
         self._send(request)
-        started = time.monotonic()
+        started = self.heard_at = time.monotonic()
         interrupts = 0
         stream_open = True
         while stream_open or proc.poll() is None:
@@ -195,6 +221,7 @@ class _ChildRun(ChildMessages, ChildOutcome):
                 if line is None:
                     stream_open = False
                 elif line:
+                    self.heard_at = time.monotonic()
                     self._handle_line(line)
                 self._escalate(started)
             except KeyboardInterrupt:
@@ -224,6 +251,8 @@ class _ChildRun(ChildMessages, ChildOutcome):
             self._signal(signal.SIGKILL)
             self.killed = True
             return
+        if self._stalled(now):
+            return
         if self.timeout_s is not None and self.failure is None and \
                 now - started > self.timeout_s and self.proc.poll() is None:
             self.failure = (f"timed out after {self.timeout_s:g} s (--timeout / timeout_s); the child was "
@@ -249,6 +278,22 @@ class _ChildRun(ChildMessages, ChildOutcome):
                 now - self.term_sent_at > TERM_GRACE_S:
             self._signal(signal.SIGKILL)
             self.killed = True
+
+    def _stalled(self, now: float) -> bool:
+        """The stall watchdog: kill a child that has been silent for longer than its phase
+        allows (a SIGSTOPped or deadlocked child answers no cancel, so no grace period)."""
+        if not self.stall_timeout_s or self.failure is not None or self.hello is None \
+                or self.heard_at is None or self.proc.poll() is not None:
+            return False
+        bound = self.stall_timeout_s * (1.0 if self.between_steps else SLOW_PHASE_FACTOR)
+        if now - self.heard_at <= bound:
+            return False
+        self.failure = (f"stalled: the child sent nothing for {bound:g} s during "
+                        f"{self.phase} (stopped or deadlocked?); it was killed "
+                        f"(--stall-timeout {self.stall_timeout_s:g})")
+        self._signal(signal.SIGKILL)
+        self.killed = True
+        return True
 
     def _send(self, message: dict) -> None:
         try:

@@ -129,9 +129,11 @@ def dumps(results: Iterable[RunResult]) -> str:
     else:
         doc["runs"] = tables
     try:
-        return tomli_w.dumps(doc)
+        text = tomli_w.dumps(doc)
     except TypeError as exc:
         raise ConfigError(f"cannot export: {exc}") from None
+    # Lone surrogates (undecodable bytes in a stored prompt) cannot be written as UTF-8.
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def write_toml(results: Iterable[RunResult], path: PathLike) -> str:

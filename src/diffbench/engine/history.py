@@ -7,6 +7,14 @@ user data dir (``~/.local/share/diffbench/history.sqlite`` on Linux).
 schema, migrations, connections and error messages are diffbench.engine.history_schema's, the
 row <-> RunResult mapping diffbench.engine.history_rows'.
 
+A run is recorded when it starts (:meth:`History.begin`, status "running", with its owner
+process) and replaced by its result when it ends. A "running" row whose owner is gone (a
+diffbench killed by SIGKILL, a machine that went down) is marked "interrupted" with the reason
+the first time a History object opens the database (diffbench.engine.run_owner).
+
+The data folder it creates is private (0700), and so are the database files (0600); older
+files of this user are tightened on open (history_schema.restrict).
+
 A corrupt database, or one written by a newer diffbench, raises :class:`HistoryError` with a
 way out: :meth:`History.reset` (``diffbench history --reset``) moves the file aside to
 ``<file>.bak-<UTC timestamp>``; a backup is never overwritten.
@@ -21,10 +29,13 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from diffbench.engine.history_rows import COLUMNS, result_from_row, row_from_result
-from diffbench.engine.history_schema import HistoryDatabase, HistoryError
+from diffbench.engine.history_schema import (PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE,
+                                             HistoryDatabase, HistoryError, restrict)
 from diffbench.engine.result import RunResult
 
 DB_NAME = "history.sqlite"
+#: Status of a run recorded at its start and not finished yet, and of one whose process died.
+RUNNING, INTERRUPTED = "running", "interrupted"
 
 
 class RunNotFoundError(HistoryError):
@@ -72,6 +83,76 @@ class History(HistoryDatabase):
         with self._connect(write=True) as conn:
             conn.executemany(sql, rows)
         return len(rows)
+
+    def begin(self, result: RunResult, owner: Optional[dict] = None) -> str:
+        """Record ``result`` (status "running") as a run in progress, owned by ``owner``
+        (diffbench.engine.run_owner.current(); default: this process). Its final result
+        replaces the row through :meth:`add`. Returns run_id."""
+        import json
+
+        from diffbench.engine import run_owner
+
+        owner = owner if owner is not None else run_owner.current()
+        row = row_from_result(result)
+        placeholders = ", ".join("?" for _ in COLUMNS)
+        with self._connect(write=True) as conn:
+            conn.execute(f"INSERT INTO runs ({', '.join(COLUMNS)}, owner) VALUES "
+                         f"({placeholders}, ?)", (*row, json.dumps(owner)))
+        return result.run_id
+
+    def mark_interrupted(self, run_id: str, reason: str) -> bool:
+        """Mark the "running" run ``run_id`` as "interrupted" with ``reason`` (one line).
+        Returns False when it is not running (it ended, or is not stored)."""
+        with self._connect(write=True) as conn:
+            changed = conn.execute(
+                "UPDATE runs SET status = ?, error = ?, owner = NULL WHERE run_id = ? AND "
+                "status = ?", (INTERRUPTED, reason, run_id, RUNNING)).rowcount
+        return changed > 0
+
+    def _after_prepare(self, conn: sqlite3.Connection) -> None:
+        """Mark runs whose process died as interrupted; make our data folder private."""
+        import json
+
+        from diffbench.engine import run_owner
+
+        self._tighten_folders()
+        try:
+            rows = conn.execute("SELECT run_id, owner FROM runs WHERE status = ?",
+                                (RUNNING,)).fetchall()
+            for row in rows:
+                try:
+                    owner = json.loads(row["owner"]) if row["owner"] else None
+                except ValueError:
+                    owner = None
+                if run_owner.is_alive(owner):
+                    continue
+                pid = owner.get("pid") if isinstance(owner, dict) else None
+                reason = (f"the diffbench process{f' (pid {pid})' if pid else ''} that ran "
+                          f"it ended without finishing it (SIGKILL, out of memory, or the "
+                          f"machine went down)")
+                conn.execute("UPDATE runs SET status = ?, error = ?, owner = NULL WHERE "
+                             "run_id = ? AND status = ?",
+                             (INTERRUPTED, reason, row["run_id"], RUNNING))
+        except sqlite3.Error:
+            pass  # read-only or busy: the next open tries again; reading still works
+
+    def _tighten_folders(self) -> None:
+        # The platform data folder and our images folder are diffbench's own: make them
+        # private. A DIFFBENCH_HOME the user chose is theirs to set.
+        if not os.environ.get("DIFFBENCH_HOME") and self.path == default_path():
+            restrict(self.path.parent, PRIVATE_FOLDER_MODE)
+        images = self.path.parent / "images"
+        try:
+            loose = images.is_dir() and os.stat(images).st_mode & 0o077
+        except OSError:
+            loose = False
+        if loose:  # once: an older diffbench left it and its images readable by others
+            restrict(images, PRIVATE_FOLDER_MODE)
+            try:
+                for image in images.iterdir():
+                    restrict(image, PRIVATE_FILE_MODE)
+            except OSError:
+                pass
 
     def get(self, run_id: str) -> RunResult:
         """The run whose id is ``run_id`` or starts with it (a unique prefix).

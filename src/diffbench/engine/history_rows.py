@@ -53,14 +53,41 @@ def result_from_row(row: sqlite3.Row) -> RunResult:
         HistoryError: the row's JSON is damaged (the message says how to delete the run).
     """
     try:
-        extra = json.loads(row["extra"] or "{}")
+        extra = _loads(row["extra"] or "{}")
         return RunResult.from_dict({
             **(extra if isinstance(extra, dict) else {}),
             "run_id": row["run_id"], "status": row["status"], "started_at": row["started_at"],
-            "image_path": row["image_path"], "error": row["error"],
-            "config": json.loads(row["config"]), "environment": json.loads(row["environment"]),
-            "metrics": json.loads(row["metrics"]), "notices": json.loads(row["notices"]),
+            "image_path": row["image_path"], "error": _text(row["error"]),
+            "config": _loads(row["config"]), "environment": _loads(row["environment"]),
+            "metrics": _loads(row["metrics"]), "notices": _loads(row["notices"]),
         })
     except (ValueError, TypeError) as exc:
         raise HistoryError(f"run {row['run_id']} in the history is damaged ({exc}); remove it "
                            f"with: diffbench history --delete {row['run_id']}") from None
+
+
+def _loads(text: str) -> Any:
+    """json.loads, with lone surrogates (undecodable bytes an older diffbench stored, e.g. a
+    ``--prompt $'\\xff'``) replaced by "?" so printing and exporting the run cannot fail."""
+    value = json.loads(text)
+    return _clean(value) if "\\ud" in text.lower() else value
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(k) if isinstance(k, str) else k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _text(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")

@@ -1,9 +1,9 @@
 """The history database itself: connections, the schema and its migrations, and sqlite3
 errors turned into one-line :class:`HistoryError` messages with a way out.
 
-Schema: ``PRAGMA user_version`` holds the schema version (:data:`SCHEMA_VERSION`; 2 reads
-version 1's empty negative prompt as none, see :func:`_empty_negative_prompt_is_none`). One ``runs``
-row per run, with indexed columns for the common filters and sort (run_id, started_at, status,
+Schema: ``PRAGMA user_version`` holds the schema version (:data:`SCHEMA_VERSION`; 3 reads
+earlier versions' empty negative prompt as none: :func:`_empty_negative_prompt_is_none`).
+One ``runs`` row per run, with indexed columns for the common filters and sort (run_id, started_at, status,
 model, compiler, task, height, width, it_per_s, inference_s, warmup_s) and the full config,
 environment, metrics and notices as JSON text, so a new Metrics field needs no migration;
 other RunResult fields (log_tail, and any added later) go to the ``extra`` JSON column
@@ -24,8 +24,12 @@ from typing import Optional
 
 from diffbench.engine.errors import DiffbenchError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
+#: Permission bits of the history database (and its -wal/-shm files) and of the data folder
+#: diffbench creates: prompts, model paths and images are the user's own.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_FOLDER_MODE = 0o700
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -53,12 +57,15 @@ CREATE INDEX IF NOT EXISTS runs_model ON runs (model, compiler);
 CREATE INDEX IF NOT EXISTS runs_compiler ON runs (compiler);
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 """
+# v2: ``owner`` (JSON: pid, process start time, host) of a run recorded as "running", so a
+# run whose diffbench was killed can be told from one in progress (diffbench.engine.run_owner).
+_SCHEMA_V2 = "ALTER TABLE runs ADD COLUMN owner TEXT"
 
 
 def _empty_negative_prompt_is_none(conn: sqlite3.Connection) -> None:
-    """Version 1 -> 2: a version-1 run never passed an empty negative prompt to the pipeline
-    (it was dropped), so its stored "" becomes None, today's "no negative prompt"; "" now means
-    an explicitly empty one, passed as "" (OneDiff's script)."""
+    """Version 2 -> 3: a run recorded before version 3 never passed an empty negative prompt
+    to the pipeline (it was dropped), so its stored "" becomes None, today's "no negative
+    prompt"; "" now means an explicitly empty one, passed as "" (OneDiff's script)."""
     rows = conn.execute("SELECT run_id, config FROM runs WHERE config LIKE "
                         "'%\"negative_prompt\": \"\"%'").fetchall()
     for run_id, text in rows:
@@ -74,7 +81,7 @@ def _empty_negative_prompt_is_none(conn: sqlite3.Connection) -> None:
 
 #: Schema steps: _MIGRATIONS[v] takes a database from version v to v + 1 (SQL text, or a
 #: function of the connection for a step SQL cannot say).
-_MIGRATIONS: dict = {0: _SCHEMA_V1, 1: _empty_negative_prompt_is_none}
+_MIGRATIONS: dict = {0: _SCHEMA_V1, 1: _SCHEMA_V2, 2: _empty_negative_prompt_is_none}
 
 
 class HistoryError(DiffbenchError):
@@ -100,7 +107,7 @@ class HistoryDatabase:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_folder(self.path.parent)
         except OSError as exc:
             raise HistoryError(f"cannot create the history folder {self.path.parent}: "
                                f"{exc.strerror or exc} (set DIFFBENCH_HOME to another folder)"
@@ -108,6 +115,8 @@ class HistoryDatabase:
         if self.path.is_dir():
             raise HistoryError(f"history database {self.path} is a folder; move it aside or "
                                f"set DIFFBENCH_HOME to another folder")
+        if not self._ready:
+            _make_private_file(self.path)
         try:
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S,
                                    isolation_level=None, check_same_thread=False)
@@ -118,6 +127,7 @@ class HistoryDatabase:
             if not self._ready:
                 self._prepare(conn)
                 self._ready = True
+                self._after_prepare(conn)
         except BaseException:
             conn.close()
             raise
@@ -161,6 +171,10 @@ class HistoryDatabase:
                 raise
         except sqlite3.Error as exc:
             raise self._error(exc) from None
+
+    def _after_prepare(self, conn: sqlite3.Connection) -> None:
+        """Called once per object after the schema is ready (History marks runs whose
+        process died here)."""
 
     def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
@@ -221,6 +235,46 @@ class _Connection:
         if kind is not None and issubclass(kind, sqlite3.Error):
             raise self.history._error(exc) from None
         return False
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create ``folder`` (and missing parents) as 0700; an existing one is left as it is.
+
+    Raises:
+        OSError: it cannot be created.
+    """
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER_MODE)
+
+
+def _make_private_file(path: Path) -> None:
+    """Create the database file as 0600 if missing (SQLite would make it 0644 and its
+    -wal/-shm files copy that mode); tighten an existing one of ours (0644 from an older
+    diffbench) and its -wal/-shm files. Best effort: a failure here is left to sqlite3."""
+    import os
+
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE))
+        return
+    except OSError:
+        pass  # exists (or cannot be created: connect() says why)
+    for name in (str(path), f"{path}-wal", f"{path}-shm"):
+        restrict(name, PRIVATE_FILE_MODE)
+
+
+def restrict(path: "str | Path", mode: int) -> None:
+    """Take from ``path`` the permission bits ``mode`` does not have (0644 -> 0600 for 0600,
+    a read-only 0444 -> 0400) when this user owns it; never adds a bit, never touches another
+    user's file; errors are ignored."""
+    import os
+
+    try:
+        info = os.stat(path)
+        current = info.st_mode & 0o777
+        if info.st_uid == os.getuid() and current & ~mode:
+            os.chmod(path, current & mode)
+    except (OSError, AttributeError):  # gone, not ours, or no uids here
+        pass
 
 
 def _statements(script: str) -> list[str]:

@@ -164,14 +164,6 @@ class LoadedPipeline:
         self.close()
 
 
-def _runner_preflight() -> Optional[Callable[[Any], Any]]:
-    try:
-        from diffbench.engine.preflight import preflight
-    except ImportError:
-        return None
-    return preflight
-
-
 def accepts(pipeline_cls: type, name: str) -> bool:
     """True when ``pipeline_cls.__call__`` names a parameter ``name`` (or it is set through a
     method, like ip_adapter_scale). Named parameters only: diffusers pipelines take **kwargs

@@ -67,6 +67,8 @@ def parse_devices(spec: str, gpu_count: Optional[int] = None) -> list[str]:
     if len(set(parts)) != len(parts):
         raise ConfigError(f"--gpus lists a GPU twice: {spec!r}")
     missing = [p for p in parts if int(p) >= count]
+    if missing and count == 0:
+        raise ConfigError(f"--gpus {spec}: no GPU is visible here (use cpu:N for CPU workers)")
     if missing:
         raise ConfigError(f"--gpus: GPU {', '.join(missing)} not found ({count} visible)")
     return parts

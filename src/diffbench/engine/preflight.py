@@ -65,7 +65,9 @@ def preflight(cfg: RunConfig) -> Preflight:
     accelerators.check_stacked(cfg, device)
     if cfg.python is not None:
         _check_interpreter(cfg.python)
-    if cfg.extra_call_kwargs:
+    if cfg.custom_pipeline:
+        check_custom_pipeline(cfg, source)
+    elif cfg.extra_call_kwargs:  # a custom pipeline's class is known once loaded (prepare)
         from diffbench.engine.models.loading import pipeline_class
 
         check_call_kwargs(cfg, pipeline_class(cfg, source))  # imports diffusers, no weights
@@ -91,6 +93,30 @@ def _check_interpreter(python: str) -> None:
         raise ConfigError(f"--python {python}: interpreter {why}")
 
 
+def check_custom_pipeline(cfg: RunConfig, source: Any) -> None:
+    """Refuse a custom pipeline that would be ignored or fetched: it needs
+    --trust-remote-code (RunConfig checks that), a model loaded from a folder or the cache (a
+    built-in is constructed in code), and a local folder holding ``pipeline.py`` or a ``.py``
+    file (runs are offline: no hub or community pipeline is downloaded).
+
+    Raises:
+        ConfigError: one line saying which.
+    """
+    if source.kind == "builtin":
+        raise ConfigError(f"--custom-pipeline needs a model folder or a cached hub model; "
+                          f"{cfg.model} is a built-in model constructed in code",
+                          field="custom_pipeline")
+    path = os.path.expanduser(cfg.custom_pipeline)
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "pipeline.py")):
+            raise ConfigError(f"--custom-pipeline folder {cfg.custom_pipeline} has no "
+                              f"pipeline.py", field="custom_pipeline")
+    elif not (os.path.isfile(path) and path.endswith(".py")):
+        raise ConfigError(f"--custom-pipeline {cfg.custom_pipeline}: not a local folder with "
+                          f"a pipeline.py or a .py file (hub and community pipelines are not "
+                          f"downloaded)", field="custom_pipeline")
+
+
 def check_call_kwargs(cfg: RunConfig, pipe: Any) -> None:
     """Refuse extra_call_kwargs the pipeline's __call__ does not name: diffusers pipelines
     swallow unknown keywords (``**kwargs``), so a typo would silently change nothing.
@@ -110,4 +136,53 @@ def check_call_kwargs(cfg: RunConfig, pipe: Any) -> None:
     if unknown:
         raise ConfigError(f"extra_call_kwargs: {cls.__name__} takes no "
                           f"{', '.join(repr(k) for k in unknown)}")
+    for key, value in cfg.extra_call_kwargs.items():
+        param = params[key]
+        wanted = param.annotation
+        if wanted is inspect.Parameter.empty and type(param.default) in (bool, int, float, str):
+            wanted = type(param.default)  # no annotation: the default's type tells
+        if _fits(value, wanted) is False:
+            raise ConfigError(f"extra_call_kwargs: {key!r} must be {_type_name(wanted)} for "
+                              f"{cls.__name__}, got {_short(value)} ({type(value).__name__})")
 
+
+def _fits(value: Any, annotation: Any) -> Any:
+    """Whether a JSON ``value`` fits a parameter ``annotation``: True, False, or None where
+    the annotation cannot tell (tensors, images, callables, string annotations)."""
+    import inspect
+    import types
+    import typing
+
+    if annotation is inspect.Parameter.empty or annotation is typing.Any:
+        return None
+    if annotation is None or annotation is type(None):
+        return value is None
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        answers = [_fits(value, arm) for arm in typing.get_args(annotation)]
+        return True if True in answers else (None if None in answers else False)
+    if origin in (list, tuple) or annotation in (list, tuple):
+        if not isinstance(value, list):
+            return False
+        args = typing.get_args(annotation)
+        if origin is list and len(args) == 1:
+            answers = [_fits(item, args[0]) for item in value]
+            return False if False in answers else True
+        return True
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict)
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    simple = {float: numeric, int: numeric and isinstance(value, int),
+              bool: isinstance(value, bool), str: isinstance(value, str)}
+    return simple.get(annotation) if isinstance(annotation, type) else None
+
+
+def _type_name(annotation: Any) -> str:
+    name = getattr(annotation, "__name__", None)
+    return name if isinstance(annotation, type) and name else str(annotation)
+
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-STATUSES = ("finished", "failed", "cancelled")
+#: "running": recorded at its start, not ended yet; "interrupted": its diffbench was stopped
+#: (SIGTERM, SIGHUP) or died (SIGKILL) before the run ended (diffbench.engine.history).
+STATUSES = ("finished", "failed", "cancelled", "running", "interrupted")
 
 
 @dataclass

@@ -58,6 +58,8 @@ class Session:
         timeout_s: wall-clock limit per run in seconds (default: each config's timeout_s).
         on_warning: called with one-line warnings (history not available or not updated,
             no baseline comparison); default: appended to the result's notices.
+        stall_timeout_s: the child-run stall watchdog's bound in seconds
+            (diffbench.engine.client.STALL_TIMEOUT_S when None; 0 turns it off).
     """
 
     def __init__(self, history: Any = None, *, record: bool = True,
@@ -65,7 +67,8 @@ class Session:
                  in_process: Optional[bool] = False, engine: Optional[RunFn] = None,
                  python: Optional[str] = None, env: Optional[dict[str, str]] = None,
                  timeout_s: Optional[float] = None,
-                 on_warning: Optional[Callable[[str], Any]] = None) -> None:
+                 on_warning: Optional[Callable[[str], Any]] = None,
+                 stall_timeout_s: Optional[float] = None) -> None:
         self._history = history
         self.record_runs = record
         self.keep_image = record if keep_image is None else keep_image
@@ -75,6 +78,8 @@ class Session:
         self.env = dict(env or {})
         self.timeout_s = timeout_s
         self.on_warning = on_warning
+        self.stall_timeout_s = stall_timeout_s
+        self.history_error: Optional[str] = None
 
     # ------------------------------------------------------------------ where it runs
     def launch_mode(self) -> str:
@@ -119,7 +124,8 @@ class Session:
 
     # ------------------------------------------------------------------ running
     def launch(self, cfg: Any, on_event: Optional[Callable[[Any], Any]] = None,
-               cancel: Optional[threading.Event] = None, child: Any = None) -> RunResult:
+               cancel: Optional[threading.Event] = None, child: Any = None,
+               begun: Optional[RunResult] = None) -> RunResult:
         """Run ``cfg`` (a RunConfig) where :meth:`launch_mode` says; record nothing.
 
         This is the run function sweeps deal cells to. A child compares the image with the
@@ -127,12 +133,12 @@ class Session:
         result then has ``baseline_checked`` True. Ctrl-C in this thread cancels the run
         (between steps) and still returns its result. Never raises for a failed run, except
         what the injected engine raises.
+
+        ``begun``: the row :meth:`begin` recorded; the result takes its run id and start time
+        so it replaces that row.
         """
         cancel = cancel if cancel is not None else threading.Event()
         mode = self.launch_mode()
-        if mode == ENGINE:
-            assert self.engine is not None
-            return self.engine(cfg, on_event, cancel)
         if mode == CHILD:
             from diffbench.engine import client
 
@@ -141,10 +147,53 @@ class Session:
                 extra["child"] = child
             if self.record_runs:
                 extra.update(baseline=True, history=self.history_path())
+            if begun is not None:
+                extra.update(run_id=begun.run_id, started_at=begun.started_at)
+            if self.stall_timeout_s is not None:
+                extra["stall_timeout_s"] = self.stall_timeout_s
             return client.run_in_child(cfg, on_event, cancel, python=self.python,
                                        timeout_s=self.timeout_s, env=self._child_env(),
                                        **extra)
-        return _run_here(cfg, on_event, cancel, self.timeout_s)
+        if mode == ENGINE:
+            assert self.engine is not None
+            result = self.engine(cfg, on_event, cancel)
+        else:
+            result = _run_here(cfg, on_event, cancel, self.timeout_s)
+        if begun is not None:
+            result.run_id, result.started_at = begun.run_id, begun.started_at
+        return result
+
+    def begin(self, cfg: Any) -> Optional[RunResult]:
+        """Record ``cfg`` as a run in progress (status "running", owned by this process;
+        diffbench.engine.history.History.begin), so a run whose process is killed still
+        leaves a row. Hand the returned placeholder to :meth:`launch` as ``begun``; the
+        result replaces it through :meth:`record`.
+
+        Returns:
+            The placeholder RunResult, or None (not recording, a history without ``begin``,
+            or the history could not be opened or written: :attr:`history_error` says why).
+        """
+        history = self.history if self.record_runs else None
+        if history is None or not hasattr(history, "begin"):
+            return None
+        begun = RunResult(status="running", config=cfg.to_dict())
+        try:
+            history.begin(begun)
+        except Exception as exc:  # noqa: BLE001 - the run goes on; record() reports it
+            self.history_error = str(exc)
+            return None
+        return begun
+
+    def interrupted(self, begun: Optional[RunResult], reason: str) -> None:
+        """Mark the row :meth:`begin` recorded as "interrupted" with ``reason`` (when the
+        caller is stopped before the run returned a result). Never raises."""
+        history = self._history
+        if begun is None or history is None:
+            return
+        try:
+            history.mark_interrupted(begun.run_id, reason)
+        except Exception as exc:  # noqa: BLE001 - the next start marks it instead
+            self._warn(None, f"history not updated: {exc}")
 
     def run(self, cfg: Any, on_event: Optional[Callable[[Any], Any]] = None,
             cancel: Optional[threading.Event] = None, child: Any = None) -> RunResult:
@@ -178,6 +227,7 @@ class Session:
                 self._history = History()
             except DiffbenchError as exc:
                 self._warn(None, f"history not available: {exc}")
+                self.history_error = str(exc)
                 self.record_runs = False
         return self._history
 

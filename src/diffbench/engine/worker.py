@@ -341,12 +341,17 @@ def keep_image(result: Any) -> None:
 
         from diffbench.engine.atomic import write_bytes
         from diffbench.engine.history import default_path
+        from diffbench.engine.history_schema import (PRIVATE_FILE_MODE, PRIVATE_FOLDER_MODE,
+                                                     make_private_folder)
 
         folder = default_path().parent / "images"
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_folder(folder.parent)
+        if not folder.is_dir():
+            folder.mkdir(mode=PRIVATE_FOLDER_MODE, exist_ok=True)
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
-        result.image_path = write_bytes(folder / f"{result.run_id}.png", buffer.getvalue())
+        result.image_path = write_bytes(folder / f"{result.run_id}.png", buffer.getvalue(),
+                                        mode=PRIVATE_FILE_MODE)
     except Exception as exc:  # noqa: BLE001 - the measurement stands without the file
         result.notices.append(f"image not saved: {' '.join(str(exc).split())[:200]}")
 

@@ -39,14 +39,18 @@ def require_peft(import_it: bool = True) -> None:
     extras.require("peft")
 
 
-def load_lora(pipe: Any, path: str, adapter_name: "str | None" = None) -> None:
-    """Load a LoRA (.safetensors file or folder, diffusers/kohya format) into ``pipe``.
+def load_lora(pipe: Any, path: str, adapter_name: "str | None" = None,
+              trust_remote_code: bool = False) -> None:
+    """Load a LoRA (.safetensors file or folder, diffusers/kohya format) into ``pipe``;
+    pickled weights (.bin, .pt) only with ``trust_remote_code`` (unpickling can run code).
 
     Raises:
         ConfigError: peft missing, or the file cannot load into this pipeline (one line).
     """
     require_peft()
-    kwargs = {"adapter_name": adapter_name} if adapter_name else {}
+    kwargs: dict[str, Any] = {"adapter_name": adapter_name} if adapter_name else {}
+    if not trust_remote_code:
+        kwargs["use_safetensors"] = True  # diffusers then never falls back to a pickle
     try:
         pipe.load_lora_weights(os.path.expanduser(path), **kwargs)
     except Exception as exc:  # noqa: BLE001 - any failure to read user input is one line
@@ -75,13 +79,28 @@ class LoRA(Accelerator):
 
     def validate(self, cfg: "RunConfig") -> list[str]:
         """Raises ConfigError: the file is missing, or peft is not installed."""
-        if not os.path.exists(os.path.expanduser(cfg.lora)):
+        path = os.path.expanduser(cfg.lora)
+        if not os.path.exists(path):
             raise ConfigError(f"lora not found: {cfg.lora} (pass a local .safetensors file or "
                               "folder)")
+        if not cfg.trust_remote_code and not _safetensors(path):
+            raise ConfigError(f"lora {cfg.lora} is not .safetensors: pickled weights can run "
+                              f"code when loaded; pass --trust-remote-code to load it, or "
+                              f"convert it to .safetensors")
         require_peft(import_it=False)
         return []
 
     def apply(self, pipe: Any, spec: "DenoiserSpec", cfg: "RunConfig", emit: "EventCallback",
               state: "AcceleratorState | None" = None) -> Any:
-        load_lora(pipe, cfg.lora)
+        load_lora(pipe, cfg.lora, trust_remote_code=cfg.trust_remote_code)
         return pipe
+
+
+def _safetensors(path: str) -> bool:
+    """A .safetensors file, or a folder holding one."""
+    if os.path.isdir(path):
+        try:
+            return any(name.endswith(".safetensors") for name in os.listdir(path))
+        except OSError:
+            return True  # unreadable: loading says why
+    return path.lower().endswith(".safetensors")

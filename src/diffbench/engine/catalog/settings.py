@@ -79,6 +79,10 @@ MAX_SIZE = 8192
 #: Longest --timeout: threading.Timer's limit (threading.TIMEOUT_MAX, about 292 years).
 MAX_TIMEOUT_S = threading.TIMEOUT_MAX
 MAX_STEPS = 10_000
+#: Longest prompt / negative prompt (characters). Text encoders read 77 (CLIP) or 512 (T5)
+#: tokens, a few thousand characters at most; longer text only costs time and memory and
+#: fills the history and every export.
+MAX_PROMPT_CHARS = 10_000
 MAX_BATCH = 64
 MAX_WARMUPS = 100
 MAX_REPEAT = 100
@@ -155,6 +159,20 @@ def _timeout(value: Any) -> Optional[str]:
     return None
 
 
+def _prompt_text(name: str):
+    def check(value: Any) -> Optional[str]:
+        if len(value) > MAX_PROMPT_CHARS:
+            return (f"{name} is {len(value):,} characters long; at most {MAX_PROMPT_CHARS:,} "
+                    f"are accepted (text encoders read 77 or 512 tokens)")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the terminal's encoding could not decode
+            return (f"{name} is not valid text (it holds bytes that are not UTF-8, as "
+                    f"$'\\xff' gives); write it in UTF-8")
+        return None
+    return check
+
+
 def _call_kwargs(value: dict) -> Optional[str]:
     for key in value:
         if key in RESERVED_CALL_KWARGS:
@@ -200,12 +218,13 @@ SETTINGS: tuple[Setting, ...] = (
        "card's: FLUX.1-dev 28, schnell 4, SD3.5 large 28, medium 40)",
        W("integer", "main", 60, "Steps"), low=1, high=MAX_STEPS),
     _s("prompt", str, DEFAULT_PROMPT, "prompt", W("text", "main", 100, "Prompt"),
-       keep_spaces=True),
+       keep_spaces=True, check=_prompt_text("prompt")),
     # None: no negative prompt is passed; "" (--negative-prompt "") is passed as "", as
     # OneDiff's script does (SDXL's force_zeros_for_empty_prompt then zeroes its embedding)
     _s("negative_prompt", str, None, "negative prompt (default: none is passed; "
        "--negative-prompt \"\" passes an empty one, as OneDiff's script)",
-       W("text", "more", 10, "Negative", "none"), optional=True, keep_spaces=True),
+       W("text", "more", 10, "Negative", "none"), optional=True, keep_spaces=True,
+       check=_prompt_text("negative_prompt")),
     _s("seed", int, 333, "torch.Generator seed, re-applied before every call (default 333)",
        W("integer", "main", 80, "Seed"), low=0, high=2**63 - 1),
     _s("warmups", int, 1, "warmup calls before the measured one (default 1)",

@@ -8,6 +8,7 @@ Imports torch and diffusers (call from the runner, never at dashboard start-up).
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any
 
 from diffbench.engine import families
@@ -195,12 +196,16 @@ def load_pipeline(cfg: Any, device: str, dtype: Any, state: Any = None) -> Any:
         if getattr(pipe, "default_sample_size", None) is not None:  # the built-in's size
             pipe.default_sample_size = builtin.native_size // pipe.vae_scale_factor
     else:
+        # trusted: safetensors where present, else pickled .bin weights (None: diffusers'
+        # choice); untrusted: safetensors only
         kwargs: dict[str, Any] = dict(**dtype_kwargs(dtype), local_files_only=True,
-                                      use_safetensors=not cfg.trust_remote_code)
+                                      use_safetensors=None if cfg.trust_remote_code else True)
         if cfg.variant:
             kwargs["variant"] = cfg.variant
         if cfg.custom_pipeline and cfg.trust_remote_code:
-            kwargs["custom_pipeline"] = cfg.custom_pipeline
+            # diffusers runs a custom pipeline's code only with trust_remote_code
+            kwargs.update(custom_pipeline=os.path.expanduser(cfg.custom_pipeline),
+                          trust_remote_code=True)
         pipe = cls.from_pretrained(source.path or cfg.model, **kwargs)
     pipe = place(pipe, spec, cfg, device)
     scheduler = scheduler_for(cfg, spec)

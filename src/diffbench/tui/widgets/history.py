@@ -59,7 +59,8 @@ def _when(stamp: str) -> str:
     return moment.strftime("%m-%d %H:%M")
 
 
-_STATUS_STYLE = {"finished": "green", "failed": "bold red", "cancelled": "yellow"}
+_STATUS_STYLE = {"finished": "green", "failed": "bold red", "cancelled": "yellow",
+                 "running": "cyan", "interrupted": "magenta"}
 
 
 class HistoryTable(DataTable):

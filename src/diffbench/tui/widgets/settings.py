@@ -324,8 +324,9 @@ class SettingsForm(VerticalScroll):
         default = self._defaults.get("steps")
         old = model_steps(str(before)) if before else None
         new = model_steps(after.strip()) if after.strip() else None
-        if str(self._get("steps")).strip() == str(old or default) and (new or default) != (
-                old or default):
+        widget = self._widget("steps")  # the widget's own value: its Changed may be queued
+        current = widget.value if widget is not None else self._get("steps")
+        if str(current).strip() == str(old or default) and (new or default) != (old or default):
             self._set("steps", str(new or default))
 
     def mark_invalid(self, field: Optional[str]) -> None:
