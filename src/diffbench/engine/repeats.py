@@ -96,7 +96,7 @@ def fill_metrics(metrics: Any, calls: Sequence[CallFigures]) -> None:
         values = [getattr(call, name) for call in calls]
         if any(v is None for v in values):
             values = []
-        setattr(metrics, f"{name}_calls", [round(float(v), 6) for v in values])
+        setattr(metrics, f"{name}_calls", [float(v) for v in values])
         setattr(metrics, name, median(values))
         several = len(values) >= 2  # one call has no range: min / max stay None
         setattr(metrics, f"{name}_min", min(values) if several else None)
