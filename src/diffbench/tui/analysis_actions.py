@@ -14,7 +14,6 @@ from textual.css.query import NoMatches
 
 from diffbench.engine.errors import ConfigError
 from diffbench.tui.bridge import analysis
-from diffbench.tui.runs import order_for_compare
 
 #: Screens that bind ctrl+r / ctrl+g themselves (start / stop their own work); the app's
 #: run and cancel bindings step aside while one of them is on top.
@@ -116,7 +115,7 @@ class AnalysisActions:
         marked = table.marked_runs()
         store: Any = None
         if len(marked) >= 2:
-            baseline, run = order_for_compare(marked[0], marked[1])
+            baseline, run = marked[0], marked[1]  # marking order: A is the reference
         else:
             run = table.selected_run() or self.last_result
             if run is None:

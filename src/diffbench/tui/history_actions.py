@@ -15,7 +15,7 @@ from diffbench.engine import catalog
 from diffbench.engine.errors import ConfigError, DiffbenchError
 from diffbench.engine.result import RunResult
 from diffbench.tui.bridge import store
-from diffbench.tui.runs import accel_of, find_baseline, order_for_compare
+from diffbench.tui.runs import accel_of, different_work, find_baseline, order_for_compare
 from diffbench.tui.widgets.results import ResultPanels
 from diffbench.tui.widgets.view_tabs import ViewTabs
 
@@ -131,6 +131,7 @@ class HistoryActions:
         table = self.table()
         marked = table.marked_runs()
         if len(marked) >= 2:
+            # marking order, as the marks read: the run marked "A" first is A
             a, b = marked[0], marked[1]
         else:
             run = table.selected_run()
@@ -139,8 +140,11 @@ class HistoryActions:
                 self.notify("mark two runs with space in the history, then ctrl+t",
                             severity="warning")
                 return
-            a, b = base, run
-        a, b = order_for_compare(a, b)
+            a, b = order_for_compare(base, run)
+        different = different_work(a, b)
+        if different:
+            self.notify(f"these runs differ in {different}: the ratios compare different "
+                        "work", severity="warning", timeout=6)
         self.push_screen(CompareScreen(a, b))
 
     def action_preview(self) -> None:

@@ -73,11 +73,18 @@ def order_for_compare(x: RunResult, y: RunResult) -> tuple[RunResult, RunResult]
     return (x, y) if (x.started_at or "") <= (y.started_at or "") else (y, x)
 
 
+def different_work(a: RunResult, b: RunResult) -> str:
+    """What makes two runs different work, so their speed ratio means little: "" when
+    model and task agree, else e.g. "model and task" or "model"."""
+    keys = [key for key in ("model", "task") if a.config.get(key) != b.config.get(key)]
+    return " and ".join(keys)
+
+
 def setting_rows(a: RunResult, b: RunResult) -> list[tuple[str, str, str, str]]:
     """Rows (label, value a, value b, "differs" or "") of the settings that tell two runs
-    apart: model, accelerator, size, steps, device, dtype."""
+    apart: model, task, accelerator, size, steps, device, dtype."""
     rows = []
-    config_rows = (("model", "model"), ("accelerator", None), ("size", None),
+    config_rows = (("model", "model"), ("task", "task"), ("accelerator", None), ("size", None),
                    ("steps", "steps"), ("device", "device"), ("dtype", "dtype"))
     for label, key in config_rows:
         if key is None:
