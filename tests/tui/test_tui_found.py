@@ -92,3 +92,153 @@ async def test_compare_warns_when_models_or_tasks_differ():
         warning = str(app.screen.query_one("#compare_warning", Static).content)
         assert "differ in model" in warning
         assert any(s == "warning" and "differ in model" in t for s, t in app.notes)
+
+
+# ---------------------------------------------------------------- 2. task auto + image
+async def test_form_shows_the_task_auto_resolves_to_and_t2i_drops_the_image(tmp_path):
+    image = tmp_path / "in.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")  # the form checks only that it is readable
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one("#input_image", Input).value = str(image)  # left from an i2i run
+        await wait_until(pilot, lambda: "i2i" in str(app.query_one("#task_note").content))
+        note = app.query_one("#task_note", Static)
+        assert note.display and "auto runs i2i" in str(note.content)
+        assert "i2i" in str(app.query_one("#validation", Static).content)
+        app.query_one("#task").value = "t2i"
+        await wait_until(pilot, lambda: app.query_one("#input_image", Input).value == "")
+        await wait_until(pilot, lambda: "t2i" in str(app.query_one("#validation").content))
+        assert app.form().build_config().input_image is None
+        assert not app.query_one("#task_note").display  # an explicit task needs no note
+
+
+async def test_t2i_from_memory_does_not_inherit_a_stored_image(tmp_path):
+    image = tmp_path / "in.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.form().load({"model": "tiny-sd15", "task": "t2i", "input_image": str(image)})
+        await pilot.pause()
+        cfg = app.form().build_config()
+        assert (cfg.task, cfg.input_image) == ("t2i", None)
+
+
+# ---------------------------------------------------------------- 3. errors in full
+async def test_every_field_error_shows_at_once_and_abc_in_steps_is_named():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        steps = app.query_one("#steps", Input)
+        steps.focus()
+        steps.value = ""
+        await pilot.press("a", "b", "c")
+        assert steps.value == "abc"  # typed, not dropped
+        app.query_one("#size", Input).value = "12x"
+        await wait_until(pilot, lambda: "size" in (app.config_error or ""))
+        error = app.config_error
+        assert "steps must be an integer, got 'abc'" in error
+        assert "size must be WIDTHxHEIGHT" in error
+        assert steps.has_class("invalid") and app.query_one("#size").has_class("invalid")
+        shown = str(app.query_one("#validation", Static).content)
+        assert "'abc'" in shown and "WIDTHxHEIGHT" in shown
+
+
+@pytest.mark.parametrize("model,tail", [
+    ("owner/not-cached", "`hf download owner/not-cached`, or pass a local diffusers folder"),
+    ("tiny-sd16", "tiny-sd3, tiny-sdxl"),
+])
+async def test_a_long_model_error_is_shown_whole_at_80_columns(model, tail):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one("#model", Input).value = model
+        await wait_until(pilot, lambda: tail in (app.config_error or ""), timeout_s=15)
+        box = app.query_one("#validation").parent
+        # the whole text is laid out (wrapped), and what does not fit scrolls
+        label = app.query_one("#validation", Static)
+        lines = label.render_lines(label.region.reset_offset)
+        rendered = " ".join("".join(seg.text for seg in line).strip() for line in lines)
+        assert " ".join(tail.split()) in " ".join(rendered.split())
+        box.scroll_end(animate=False)
+        await pilot.pause()
+        assert tail.split()[-1] in screen_text(app)
+
+
+# ---------------------------------------------------------------- 7. small things
+async def test_help_scrolls_without_tab():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        help_box = app.screen.query_one("#help")
+        assert help_box.max_scroll_y > 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert help_box.scroll_y > 0
+
+
+async def test_image_compare_on_an_eager_run_says_it_is_the_baseline(tmp_path):
+    eager = stored_run("eager-run")
+    eager.image_path = str(tmp_path / "eager.png")
+    app = make_app(eager)
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(HistoryTable).focus()
+        await pilot.press("ctrl+k")
+        assert any("baseline itself" in text for _, text in app.notes)
+        assert not any("compiler none first" in text for _, text in app.notes)
+
+
+async def test_log_tab_of_an_older_run_says_why_it_is_empty():
+    app = make_app(stored_run("older-run"))
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(HistoryTable).focus()
+        await pilot.press("l")
+        await pilot.pause()
+        note = app.query_one("#log_note", Static)
+        assert note.display and "older-run ran before this session" in str(note.content)
+        assert "older-run ran before this session" in screen_text(app)
+
+
+async def test_filter_matching_nothing_says_so():
+    app = make_app(stored_run("only-run"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+f")
+        await pilot.press(*"zzz")
+        await pilot.pause()
+        assert app.query_one(HistoryTable).row_count == 0
+        assert "no runs match 'zzz'" in screen_text(app)
+        await pilot.press("backspace", "backspace", "backspace")
+        await pilot.pause()
+        assert "no runs match" not in screen_text(app)
+
+
+async def test_ready_line_gives_way_to_running_during_a_run():
+    engine = FakeEngine(step_ms=10.0, hold_at_step=2)
+    app = make_app(engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        assert "Ready: ctrl+r" in str(app.query_one("#validation", Static).content)
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, engine.held.is_set)
+        await pilot.pause()
+        shown = str(app.query_one("#validation", Static).content)
+        assert "Ready" not in shown and "ctrl+g cancels" in shown
+        engine.release.set()
+        await wait_until(pilot, lambda: not app.running)
+        await pilot.pause()
+        assert "Ready: ctrl+r" in str(app.query_one("#validation", Static).content)
+
+
+async def test_focused_field_stands_out_in_256_colours():
+    from rich.color import ColorSystem
+
+    def palette(widget) -> tuple[int, ...]:
+        color = widget.rich_style.bgcolor.downgrade(ColorSystem.EIGHT_BIT)
+        return color.get_truecolor()
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        steps, prompt = app.query_one("#steps", Input), app.query_one("#model", Input)
+        steps.focus()
+        await pilot.pause()
+        focused, other = palette(steps), palette(prompt)
+        assert focused != other
+        distance = sum((a - b) ** 2 for a, b in zip(focused, other)) ** 0.5
+        assert distance > 60, (focused, other)  # a step of the 256-colour cube or more

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 
 from textual.css.query import NoMatches
 
+from diffbench.engine.baseline import is_eager
 from diffbench.engine.errors import ConfigError
 from diffbench.tui.bridge import analysis
 
@@ -120,6 +121,11 @@ class AnalysisActions:
             run = table.selected_run() or self.last_result
             if run is None:
                 self.notify("select a run in the history first", severity="warning")
+                return
+            if is_eager(run.config or {}):
+                self.notify(f"run {run.run_id} is eager (compiler none, no accelerator): it "
+                            "is the baseline itself; select an accelerated run to see its "
+                            "image beside this one", severity="warning", timeout=6)
                 return
             if not run.image_path:
                 self.notify("the selected run has no saved image", severity="warning")

@@ -22,7 +22,7 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Static
@@ -109,6 +109,7 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         self.config_error: Optional[str] = None
         self.last_result: Optional[RunResult] = None
         self.last_exported: Optional[Path] = None
+        self.session_run_ids: set[str] = set()  # runs started here (their log is on show)
         self._button_state: Optional[tuple[bool, bool]] = None
         self._validated = False
         self._validation_queued = False
@@ -144,7 +145,10 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield SettingsForm(store.list_profiles(), id="settings")
-                yield Static("", id="validation")
+                # every problem in full: long ones (a model's download hint, the list of
+                # built-in names) wrap and scroll instead of being cut
+                with VerticalScroll(id="validation_box"):
+                    yield Static("", id="validation")
                 yield Button("Run  ctrl+r", id="run", variant="success", compact=True)
             with Vertical(id="right"):
                 yield LivePanel(id="live")
@@ -152,9 +156,12 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
                 history = Vertical(
                     Input(placeholder="filter: model, accelerator, status... (ctrl+f)",
                           id="filter", compact=True),
+                    Static("", id="filter_note", classes="note"),
                     HistoryTable(id="history"), id="tab_history", classes="pane")
                 # the RichLog is created with the first log line (see log_widget)
-                log = Vertical(id="tab_log", classes="pane")
+                log = Vertical(Static("No run started in this session yet: ctrl+r runs "
+                                      "the form's settings.", id="log_note", classes="note"),
+                               id="tab_log", classes="pane")
                 yield ViewTabs(("History", history), ("Log", log), id="tabs")
         yield Footer()
 
@@ -309,6 +316,7 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         event.stop()
         self.table().filter_text = event.value
         self.table().rebuild()
+        self._update_filter_note()
 
     def on_unmount(self) -> None:
         try:

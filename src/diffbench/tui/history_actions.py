@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from diffbench.engine import catalog
 from diffbench.engine.errors import ConfigError, DiffbenchError
@@ -36,6 +36,31 @@ class HistoryActions:
         run = self.table().selected_run() or self.last_result
         baseline = find_baseline(run, self.table().runs) if run is not None else None
         self.query_one(ResultPanels).show(run, baseline)
+        self._update_log_note(run)
+
+    def _update_log_note(self, run: Optional[RunResult]) -> None:
+        """Say why the Log tab holds nothing for ``run``: it logs only the runs started in
+        this session (an older run's lines were never kept)."""
+        note = self.query_one("#log_note", Static)
+        if run is not None and run.run_id not in self.session_run_ids:
+            text = (f"Run {run.run_id} ran before this session: its log lines are not "
+                    "kept. This tab logs the runs started here.")
+        elif not self.session_run_ids:
+            text = "No run started in this session yet: ctrl+r runs the form's settings."
+        else:
+            text = ""
+        note.update(text)
+        note.display = bool(text)
+
+    def _update_filter_note(self) -> None:
+        """"no runs match" under the filter when it hides every run."""
+        table = self.table()
+        note = self.query_one("#filter_note", Static)
+        words = table.filter_text.strip()
+        empty = bool(words) and table.runs and table.row_count == 0
+        note.update(f"no runs match {words!r} ({len(table.runs)} in the history; "
+                    "clear the filter to see them)" if empty else "")
+        note.display = bool(empty)
 
     def action_show_tab(self, tab: str) -> None:
         if tab == "tab_log":

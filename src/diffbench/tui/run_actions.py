@@ -41,7 +41,7 @@ class RunActions:
         self.log_line("info", f"run {self.run_token}: {cfg.model} task={cfg.task} "
                               f"compiler={cfg.compiler} steps={cfg.steps}")
         self.query_one(ResultPanels).mark_previous()
-        self._update_run_button()
+        self.validate_form()  # "Ready: ctrl+r..." gives way to "Running: ctrl+g cancels"
         self._run_worker(cfg, self.run_token, self.cancel_event, remember)
         if self.gpu_available:
             self._gpu_worker(self.run_token, self.cancel_event)
@@ -105,6 +105,7 @@ class RunActions:
         self.cancel_event = None
         result: Optional[RunResult] = message.result
         if result is not None:
+            self.session_run_ids.add(result.run_id)
             if message.save_error:
                 self.notify(message.save_error, severity="error")
             self.last_result = result
@@ -130,7 +131,7 @@ class RunActions:
             self.log_line("error", line)
             # markup off: an install hint's "diffbench[lora]" is text, not a style tag
             self.notify(line, severity="error", title="Run failed", timeout=8, markup=False)
-        self._update_run_button()
+        self.validate_form()
         if self.quit_state == "cancelling":  # the cancelled run is in the history now
             self.exit()
 
