@@ -242,3 +242,92 @@ async def test_focused_field_stands_out_in_256_colours():
         assert focused != other
         distance = sum((a - b) ** 2 for a, b in zip(focused, other)) ** 0.5
         assert distance > 60, (focused, other)  # a step of the 256-colour cube or more
+
+
+# ---------------------------------------------------------------- 4. compile progress
+def compiling_engine(held):
+    """An engine stuck in a long compile: warmup step 1 took 163 s (the compile), then
+    inductor builds kernels until the run is cancelled."""
+    from diffbench.engine import events as ev
+    from diffbench.engine.result import RunResult
+
+    def run(cfg, on_event, cancel):
+        for phase in ("load", "accelerate"):
+            on_event(ev.PhaseStarted(phase, detail=cfg.model))
+            on_event(ev.PhaseFinished(phase, 0.1))
+        on_event(ev.PhaseStarted("warmup", detail="warmup 1/1"))
+        on_event(ev.StepFinished("warmup", 1, 10, 163288.0, warmup_index=1))
+        on_event(ev.CompileProgress(frames=3, graphs=2, kernels=295, elapsed_s=125.0,
+                                    stage="kernel builds", cache_hits=1, cache_misses=2))
+        held.set()
+        cancel.wait(10)
+        return RunResult(status="cancelled", config=cfg.to_dict(),
+                         error="cancelled during warmup 1/1")
+
+    return run
+
+
+async def test_compile_line_shows_stage_cache_elapsed_and_last_compile_then_cancel():
+    import threading
+
+    held = threading.Event()
+    before = stored_run("earlier-compile", compiler="compile", compile_s=130.0)
+    app = make_app(before, engine=compiling_engine(held))
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.query_one("#compiler").value = "compile"
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, held.is_set)
+        await wait_until(pilot, lambda: "kernels 295" in str(
+            app.query_one("#compile_text", Static).content))
+        line = str(app.query_one("#compile_text", Static).content)
+        assert "kernel builds 2m05s" in line  # the stage, elapsed formatted
+        assert "last time 2m10s" in line      # the last compile of the same settings
+        assert "cache 1 hit / 2 miss" in line
+        step = str(app.query_one("#step_text", Static).content)
+        assert "last step 2m43s" in step and "ms/step" not in step and "163288" not in step
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: not app.running)
+        await pilot.pause()
+        step = str(app.query_one("#step_text", Static).content)
+        assert step == "cancelled in warmup 1 at step 1/10"
+        assert "cancelled after 2m05s (in kernel builds)" in str(
+            app.query_one("#compile_text", Static).content)
+
+
+# ---------------------------------------------------------------- 5. live labels, start
+async def test_live_figures_say_what_they_are():
+    engine = FakeEngine(step_ms=40.0, hold_at_step=4)
+    app = make_app(engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: engine.held.is_set() and "measured 4/" in str(
+            app.query_one("#step_text", Static).content), timeout_s=15)
+        step = str(app.query_one("#step_text", Static).content)
+        assert "last step 40 ms" in step and "p50 so far 40 ms" in step
+        assert "25.00 it/s" in step and "ms/step" not in step
+        engine.release.set()
+        await wait_until(pilot, lambda: not app.running)
+
+
+async def test_start_up_is_a_phase_with_a_clock():
+    engine = FakeEngine(step_ms=10.0, block_at_start=True)
+    app = make_app(engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, engine.blocked.is_set)
+        await wait_until(pilot, lambda: "model load next" in str(
+            app.query_one("#status", Static).content), timeout_s=5)
+        assert "start " in str(app.query_one("#timeline", Static).content)
+        engine.release.set()
+        await wait_until(pilot, lambda: not app.running)
+        timeline = str(app.query_one("#timeline", Static).content)
+        assert timeline.startswith("start ") and "load" in timeline
+
+
+async def test_start_up_line_names_the_child_process_work():
+    from diffbench.tui.widgets.live_text import fmt_ms, starting_line
+
+    line = starting_line("starting tiny-sd15...", 6.4, child=True)
+    assert "start 6.40 s" in line and "import torch + diffusers" in line
+    assert (fmt_ms(41.2), fmt_ms(163288.0)) == ("41 ms", "2m43s")

@@ -18,7 +18,7 @@ from diffbench.engine.result import RunResult
 from diffbench.tui import form_memory
 from diffbench.tui import messages as msg
 from diffbench.tui.bridge.running import kill_child_runs, run_engine
-from diffbench.tui.runs import accel_of
+from diffbench.tui.runs import accel_of, last_compile
 from diffbench.tui.widgets.live import PHASE_LABELS
 from diffbench.tui.widgets.results import ResultPanels
 
@@ -36,8 +36,11 @@ class RunActions:
         self.cancel_event = threading.Event()
         description = f"starting {cfg.model} {cfg.task}, compiler {cfg.compiler}..."
         size = f"{cfg.width}x{cfg.height}" if cfg.width else "native size"
+        estimate = last_compile(cfg.to_dict(), self.table().runs)
+        child = self._engine is None and not self._in_process
         self.live().begin(description, f"{cfg.model} {cfg.task} {size} {cfg.compiler} "
-                                       f"{cfg.steps} steps", getattr(cfg, "cache", "none"))
+                                       f"{cfg.steps} steps", getattr(cfg, "cache", "none"),
+                          child=child, compile_estimate=estimate)
         self.log_line("info", f"run {self.run_token}: {cfg.model} task={cfg.task} "
                               f"compiler={cfg.compiler} steps={cfg.steps}")
         self.query_one(ResultPanels).mark_previous()
