@@ -25,6 +25,7 @@ def stored_run(run_id: str, minute: int = 0, status: str = "finished",
     metrics = Metrics(load_s=1.5, accelerate_s=0.2, warmup_s=2.0, compile_s=compile_s,
                       inference_s=inference_s, it_per_s=it_per_s,
                       steps_run=cfg["steps"], first_step_ms=p50_ms, step_ms=steps,
+                      step_ms_p50=p50_ms, step_ms_p90=p50_ms and p50_ms * 1.1,
                       peak_allocated_gib=peak_gib, peak_reserved_gib=peak_gib and peak_gib + 0.25)
     return RunResult(run_id=run_id, status=status, config=cfg, metrics=metrics,
                      started_at=(T0 + timedelta(minutes=minute)).isoformat())

@@ -53,6 +53,11 @@ class DashboardScreen(Screen):
     start-up") is skipped. Later resumes (after a dialog closes) restyle as usual."""
 
     _resumed_once = False
+    # Responsive classes (app.tcss): "-narrow" below 100 columns (the form shrinks, the
+    # warmup panel goes first so the key figures keep their room), "-wide" from 160;
+    # "-tall" from 50 rows (the live panel grows).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (160, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (50, "-tall")]
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # runs before Screen's own handler, which reads refresh_styles

@@ -60,7 +60,7 @@ class FormValidation:
             return text
         if self.running:
             return Text("Running: ctrl+g cancels. Edits apply to the next run.")
-        return Text(f"Ready: ctrl+r runs these settings ({cfg.task} on {cfg.model}).")
+        return Text(f"Ready: ctrl+r runs these settings ({cfg.task}).")
 
     def _update_run_button(self) -> None:
         # Only touch widgets when the state flips: re-styling and footer refreshes are the

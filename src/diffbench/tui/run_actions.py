@@ -19,7 +19,8 @@ from diffbench.tui import form_memory
 from diffbench.tui import messages as msg
 from diffbench.tui.bridge.running import kill_child_runs, run_engine
 from diffbench.tui.runs import accel_of, last_compile
-from diffbench.tui.widgets.live import PHASE_LABELS
+from diffbench.tui.widgets.format import fmt_s
+from diffbench.tui.widgets.live import PHASE_LABELS, StartUpEnded
 from diffbench.tui.widgets.results import ResultPanels
 
 
@@ -83,6 +84,10 @@ class RunActions:
         if not message.finished:
             self.current_phase = message.phase
         self.live().phase(message)
+
+    def on_start_up_ended(self, message: StartUpEnded) -> None:
+        self.log_line("info", f"start-up took {fmt_s(message.elapsed_s)} (ctrl+r to the "
+                              "first phase: process start, imports)")
 
     def on_step_progress(self, message: msg.StepProgress) -> None:
         if message.token == self.run_token:

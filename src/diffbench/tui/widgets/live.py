@@ -9,6 +9,7 @@ from typing import Any, Optional
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Static
 
 from diffbench.engine.events import PHASES
@@ -81,6 +82,15 @@ class PhaseTimeline(Static):
             else:
                 text.append(label, style="dim")
         self.update(text)
+
+
+class StartUpEnded(Message):
+    """The run's first phase began ``elapsed_s`` seconds after ctrl+r (spawning the child,
+    importing torch and diffusers); the app logs it."""
+
+    def __init__(self, elapsed_s: float) -> None:
+        super().__init__()
+        self.elapsed_s = elapsed_s
 
 
 class LivePanel(Vertical):
@@ -171,8 +181,11 @@ class LivePanel(Vertical):
         timeline = self.query_one(PhaseTimeline)
         if self._starting is not None:  # the run's first phase: start-up is over
             self._starting = None
-            if timeline.state.get("start", ("",))[0] == "running":
-                timeline.finished("start", 0.0)
+            started = timeline.state.pop("start", None)
+            if started is not None and started[0] == "running":
+                # off the timeline once over (a wall-clock figure; the phases after it are
+                # the engine's own), into the log
+                self.post_message(StartUpEnded(time.monotonic() - started[1]))
         if message.finished:
             timeline.finished(message.phase, message.elapsed_s or 0.0)
         else:

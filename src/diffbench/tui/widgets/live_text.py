@@ -69,14 +69,15 @@ def compile_line(message: Any, estimate: Optional[tuple[float, str]] = None,
 
     ``estimate``: (seconds, run id) of the last compile of the same key from the history;
     ``ended``: "cancelled"/"failed" when the run stopped during the compile."""
-    stage = getattr(message, "stage", "") or ("compiling" if not ended else "")
+    stage = getattr(message, "stage", "")
     text = Text.assemble(("compile ", "bold"))
     if ended:
         text.append(f"{ended} after {fmt_s(message.elapsed_s)}", style="bold yellow")
         if stage:
             text.append(f" (in {stage})")
     else:
-        text.append(f"{stage} {fmt_s(message.elapsed_s)}", style="bold yellow")
+        text.append(f"{stage} {fmt_s(message.elapsed_s)}" if stage else
+                    fmt_s(message.elapsed_s), style="bold yellow")
     if estimate is not None:
         text.append(f"  last time {fmt_s(estimate[0])}", style="dim")
     hits, misses = getattr(message, "cache_hits", 0), getattr(message, "cache_misses", 0)
