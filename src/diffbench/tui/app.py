@@ -135,7 +135,13 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
 
     # ------------------------------------------------------------------ layout
     def get_default_screen(self) -> Screen:
-        return DashboardScreen(id="_default")
+        # born with its breakpoint classes: set at the first resize instead, they would
+        # restyle every widget once more before the first paint
+        width, height = self.size
+        classes = [next(name for edge, name in reversed(points) if value >= edge)
+                   for points, value in ((DashboardScreen.HORIZONTAL_BREAKPOINTS, width),
+                                         (DashboardScreen.VERTICAL_BREAKPOINTS, height))]
+        return DashboardScreen(id="_default", classes=" ".join(classes))
 
     def update_styles(self, node: DOMNode, animate: bool = True) -> None:
         """Textual's restyle on a class change, skipped for a widget not mounted yet: it is
