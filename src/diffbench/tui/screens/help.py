@@ -20,7 +20,7 @@ Invalid settings are named under the form and Run stays disabled until they are 
 | ctrl+r | run the settings in the form |
 | ctrl+g | cancel the run (stops at the next denoising step or warmup) |
 | ctrl+e | export the marked runs (or the selected one) to TOML |
-| ctrl+t | compare the two marked runs (or the selected run with its eager baseline) |
+| ctrl+t | compare the two marked runs, A = the one marked first (or the selected run with its eager baseline as A) |
 | ctrl+o | show the selected run's image in the terminal |
 | ctrl+l | load the selected run's settings into the form (re-run) |
 | ctrl+n | sweep: a grid over the form's settings, live matrix of it/s ratios |
