@@ -36,7 +36,7 @@ def call_name(message: Any) -> str:
 
 def step_row(message: Any, cache: str = "none") -> str:
     """The step row for a StepProgress message (diffbench.tui.messages.StepProgress):
-    "measured 7/10  24.10 it/s  last step 41 ms  p50 so far 40 ms  ETA 2s". ``cache``: the
+    "warmup 1 7/10  24.10 it/s  last step 41 ms  p50 so far 40 ms  ETA 2.00 s". ``cache``: the
     run's step cache ("none": no "skipped k/n")."""
     parts = [f"{call_name(message)} {message.index}/{message.total}"]
     if message.live_it_per_s:
