@@ -132,7 +132,7 @@ async def test_a_damaged_settings_file_leaves_the_defaults(tmp_path):
         assert app.config_error is None
 
 
-async def test_history_keeps_id_model_accel_size_its_status_in_view_at_100_columns(tmp_path):
+async def test_history_keeps_id_model_accel_and_key_figures_in_view_at_100_columns(tmp_path):
     engine = FakeEngine(fixed=True)
     app = DiffbenchApp(engine=engine, history=MemoryHistory(), export_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -146,7 +146,9 @@ async def test_history_keeps_id_model_accel_size_its_status_in_view_at_100_colum
         for column in table.ordered_columns:
             right += column.get_render_width(table)
             shown[str(column.key.value)] = right <= view
-        for key in ("id", "model", "accel", "size", "it_per_s", "status"):
+        # issue 17: the key figures (it/s, p50, peak) are the last to go, before size and
+        # status (which now follow steps and task)
+        for key in ("id", "model", "accel", "it_per_s", "step_ms_p50", "peak_gib"):
             assert shown[key], f"column {key} is cut off at 100 columns ({view} wide)"
 
 

@@ -20,11 +20,19 @@ Counter names used (present from torch 2.1 on; absent ones read as 0): frames
 ``counters["frames"]["total"]`` (Dynamo frames traced; any traced during the measured call is a
 recompile or a new compile), ``counters["stats"]["unique_graphs"]`` (graphs compiled),
 ``counters["inductor"]["select_algorithm_autotune"]`` (autotuned kernel choices) plus
-``generated_kernel_count``, and the sum of ``counters["graph_break"]``.
+``generated_kernel_count``, and the sum of ``counters["graph_break"]``. Cache lookups:
+``counters["inductor"]["fxgraph_cache_hit"/"fxgraph_cache_miss"]`` plus
+``counters["aot_autograd"]["autograd_cache_hit"/"autograd_cache_miss"]``.
+
+The stage (Dynamo tracing, AOT autograd, inductor codegen, kernel builds) is read from the
+compiling thread's Python stack (``sys._current_frames``): the innermost frame in one of
+torch's compiler packages names it (see :data:`STAGE_PATHS`). Counters alone cannot tell: a
+C++/Triton kernel build moves none of them for minutes.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -36,6 +44,61 @@ from diffbench.engine.events import CompileProgress, EventCallback
 POLL_S = 0.5
 #: Seconds between progress events while the counters stand still.
 HEARTBEAT_S = 5.0
+
+
+#: The compile stages in pipeline order, as CompileProgress.stage names them.
+STAGES = ("Dynamo tracing", "AOT autograd", "inductor codegen", "kernel builds")
+
+#: (path fragment of a torch source file, stage): the first fragment found in a frame's file
+#: name wins, so the specific inductor modules come before inductor as a whole.
+STAGE_PATHS = (
+    ("torch/_inductor/codecache", "kernel builds"),
+    ("torch/_inductor/async_compile", "kernel builds"),
+    ("torch/_inductor/cpp_builder", "kernel builds"),
+    ("torch/_inductor/runtime/triton_heuristics", "kernel builds"),
+    ("triton/compiler", "kernel builds"),
+    ("torch/_inductor/", "inductor codegen"),
+    ("torch/_functorch/", "AOT autograd"),
+    ("torch/_dynamo/", "Dynamo tracing"),
+)
+
+
+def stage_of_stack(filenames: list[str]) -> str:
+    """The compile stage a thread is in, from its stack's file names (innermost first):
+    the first frame in one of :data:`STAGE_PATHS`' packages; "" when none (the compiled
+    code runs, or nothing compiles)."""
+    for name in filenames:
+        name = name.replace("\\", "/")
+        for fragment, stage in STAGE_PATHS:
+            if fragment in name:
+                return stage
+    return ""
+
+
+def thread_stage(thread_id: Optional[int]) -> str:
+    """:func:`stage_of_stack` of the thread ``thread_id`` now ("" when it is gone)."""
+    if thread_id is None:
+        return ""
+    frame = sys._current_frames().get(thread_id)
+    names = []
+    while frame is not None and len(names) < 400:  # deep compiles: bounded walk
+        names.append(frame.f_code.co_filename)
+        frame = frame.f_back
+    return stage_of_stack(names)
+
+
+def cache_counts() -> tuple[int, int]:
+    """(hits, misses) of the compile caches so far in this process (0, 0 without torch)."""
+    try:
+        from torch._dynamo.utils import counters
+
+        hits = (int(counters["inductor"].get("fxgraph_cache_hit", 0))
+                + int(counters["aot_autograd"].get("autograd_cache_hit", 0)))
+        misses = (int(counters["inductor"].get("fxgraph_cache_miss", 0))
+                  + int(counters["aot_autograd"].get("autograd_cache_miss", 0)))
+    except Exception:
+        return 0, 0
+    return hits, misses
 
 
 @dataclass(frozen=True)
@@ -123,10 +186,16 @@ class CompileWatcher:
         self.compile_s: Optional[float] = None
         self._first_change_t: Optional[float] = None
         self._last_change_t: Optional[float] = None
+        self._thread_id: Optional[int] = None  # the thread that runs the warmup (compiles)
+        self._base_cache = (0, 0)
+        self._stage = ""
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "CompileWatcher":
-        """Snapshot the counters and start polling. Returns self."""
+        """Snapshot the counters and start polling (call it from the thread that will run
+        the warmup: its stack tells the compile stage). Returns self."""
+        self._thread_id = threading.get_ident()
+        self._base_cache = cache_counts()
         self._base = read_counts()
         self._base_recompiles = recompile_count()
         self._last = CompileCounts()
@@ -181,14 +250,19 @@ class CompileWatcher:
     def _poll_once(self, final: bool = False) -> None:
         counts = self.counts()
         now = time.perf_counter()
+        stage = "" if final else thread_stage(self._thread_id)
+        stage_moved, self._stage = stage != self._stage, stage
         if counts != self._last:
             if self._first_change_t is None:
                 self._first_change_t = now
             self._last_change_t = now
             self._last = counts
             self._last_emit_t = now
-        elif not final and (now - self._last_emit_t < HEARTBEAT_S or counts.frames == 0):
-            return  # heartbeats only once Dynamo has started on a frame
+        elif stage_moved and stage:
+            pass  # a new stage is news even when no counter moved (compile_s unchanged)
+        elif not final and (now - self._last_emit_t < HEARTBEAT_S
+                            or (counts.frames == 0 and not stage)):
+            return  # heartbeats only once the compiler has started
         # A heartbeat while the counters stand still: Dynamo tracing and inductor lowering of
         # a large graph run for a minute or more before the first counter moves.
         self._last_emit_t = now
@@ -201,10 +275,13 @@ class CompileWatcher:
                        f"frame(s), {counts.kernels} kernels so far")
         if counts.graph_breaks:
             message += f", {counts.graph_breaks} graph breaks"
+        hits, misses = cache_counts()
         try:
             self._emit(CompileProgress(frames=counts.frames, graphs=counts.graphs,
                                        kernels=counts.kernels,
                                        recompiles=recompile_count() - self._base_recompiles,
-                                       elapsed_s=now - self._start_t, message=message))
+                                       elapsed_s=now - self._start_t, message=message,
+                                       stage=stage, cache_hits=hits - self._base_cache[0],
+                                       cache_misses=misses - self._base_cache[1]))
         except Exception:  # a failing sink must not kill the watcher thread
             pass

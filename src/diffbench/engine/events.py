@@ -64,6 +64,12 @@ class CompileProgress:
 
     ``frames``: Dynamo frames traced; ``graphs``: graphs compiled; ``kernels``: kernels
     autotuned/generated; ``recompiles``: recompilations; ``elapsed_s`` since compile began.
+    ``stage``: what the compiler is doing at this event (one of
+    diffbench.engine.compile_progress.STAGES: "Dynamo tracing", "AOT autograd", "inductor
+    codegen", "kernel builds"; "" when unknown or between compiles); ``cache_hits`` /
+    ``cache_misses``: compile-cache lookups so far (inductor's FX-graph cache plus
+    AOTAutograd's cache). The last three were added later: older streams lack them and
+    read as "", 0, 0.
     """
 
     frames: int = 0
@@ -73,6 +79,9 @@ class CompileProgress:
     elapsed_s: float = 0.0
     message: str = ""
     t_s: float = 0.0
+    stage: str = ""
+    cache_hits: int = 0
+    cache_misses: int = 0
 
 
 @dataclass(frozen=True)

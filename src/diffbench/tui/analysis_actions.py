@@ -12,9 +12,9 @@ from typing import Any, Callable, Optional
 
 from textual.css.query import NoMatches
 
+from diffbench.engine.baseline import is_eager
 from diffbench.engine.errors import ConfigError
 from diffbench.tui.bridge import analysis
-from diffbench.tui.runs import order_for_compare
 
 #: Screens that bind ctrl+r / ctrl+g themselves (start / stop their own work); the app's
 #: run and cancel bindings step aside while one of them is on top.
@@ -116,11 +116,16 @@ class AnalysisActions:
         marked = table.marked_runs()
         store: Any = None
         if len(marked) >= 2:
-            baseline, run = order_for_compare(marked[0], marked[1])
+            baseline, run = marked[0], marked[1]  # marking order: A is the reference
         else:
             run = table.selected_run() or self.last_result
             if run is None:
                 self.notify("select a run in the history first", severity="warning")
+                return
+            if is_eager(run.config or {}):
+                self.notify(f"run {run.run_id} is eager (compiler none, no accelerator): it "
+                            "is the baseline itself; select an accelerated run to see its "
+                            "image beside this one", severity="warning", timeout=6)
                 return
             if not run.image_path:
                 self.notify("the selected run has no saved image", severity="warning")

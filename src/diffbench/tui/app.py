@@ -22,7 +22,7 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Static
@@ -53,6 +53,11 @@ class DashboardScreen(Screen):
     start-up") is skipped. Later resumes (after a dialog closes) restyle as usual."""
 
     _resumed_once = False
+    # Responsive classes (app.tcss): "-narrow" below 100 columns (the form shrinks, the
+    # warmup panel goes first so the key figures keep their room), "-wide" from 160;
+    # "-tall" from 50 rows (the live panel grows).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (160, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (50, "-tall")]
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # runs before Screen's own handler, which reads refresh_styles
@@ -109,6 +114,7 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         self.config_error: Optional[str] = None
         self.last_result: Optional[RunResult] = None
         self.last_exported: Optional[Path] = None
+        self.session_run_ids: set[str] = set()  # runs started here (their log is on show)
         self._button_state: Optional[tuple[bool, bool]] = None
         self._validated = False
         self._validation_queued = False
@@ -129,7 +135,13 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
 
     # ------------------------------------------------------------------ layout
     def get_default_screen(self) -> Screen:
-        return DashboardScreen(id="_default")
+        # born with its breakpoint classes: set at the first resize instead, they would
+        # restyle every widget once more before the first paint
+        width, height = self.size
+        classes = [next(name for edge, name in reversed(points) if value >= edge)
+                   for points, value in ((DashboardScreen.HORIZONTAL_BREAKPOINTS, width),
+                                         (DashboardScreen.VERTICAL_BREAKPOINTS, height))]
+        return DashboardScreen(id="_default", classes=" ".join(classes))
 
     def update_styles(self, node: DOMNode, animate: bool = True) -> None:
         """Textual's restyle on a class change, skipped for a widget not mounted yet: it is
@@ -144,7 +156,10 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield SettingsForm(store.list_profiles(), id="settings")
-                yield Static("", id="validation")
+                # every problem in full: long ones (a model's download hint, the list of
+                # built-in names) wrap and scroll instead of being cut
+                with VerticalScroll(id="validation_box"):
+                    yield Static("", id="validation")
                 yield Button("Run  ctrl+r", id="run", variant="success", compact=True)
             with Vertical(id="right"):
                 yield LivePanel(id="live")
@@ -152,9 +167,12 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
                 history = Vertical(
                     Input(placeholder="filter: model, accelerator, status... (ctrl+f)",
                           id="filter", compact=True),
+                    Static("", id="filter_note", classes="note"),
                     HistoryTable(id="history"), id="tab_history", classes="pane")
                 # the RichLog is created with the first log line (see log_widget)
-                log = Vertical(id="tab_log", classes="pane")
+                log = Vertical(Static("No run started in this session yet: ctrl+r runs "
+                                      "the form's settings.", id="log_note", classes="note"),
+                               id="tab_log", classes="pane")
                 yield ViewTabs(("History", history), ("Log", log), id="tabs")
         yield Footer()
 
@@ -309,6 +327,7 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         event.stop()
         self.table().filter_text = event.value
         self.table().rebuild()
+        self._update_filter_note()
 
     def on_unmount(self) -> None:
         try:

@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from diffbench.engine import catalog
 from diffbench.engine.errors import ConfigError, DiffbenchError
 from diffbench.engine.result import RunResult
 from diffbench.tui.bridge import store
-from diffbench.tui.runs import accel_of, find_baseline, order_for_compare
+from diffbench.tui.runs import accel_of, different_work, find_baseline, order_for_compare
 from diffbench.tui.widgets.results import ResultPanels
 from diffbench.tui.widgets.view_tabs import ViewTabs
 
@@ -36,6 +36,31 @@ class HistoryActions:
         run = self.table().selected_run() or self.last_result
         baseline = find_baseline(run, self.table().runs) if run is not None else None
         self.query_one(ResultPanels).show(run, baseline)
+        self._update_log_note(run)
+
+    def _update_log_note(self, run: Optional[RunResult]) -> None:
+        """Say why the Log tab holds nothing for ``run``: it logs only the runs started in
+        this session (an older run's lines were never kept)."""
+        note = self.query_one("#log_note", Static)
+        if run is not None and run.run_id not in self.session_run_ids:
+            text = (f"Run {run.run_id} ran before this session: its log lines are not "
+                    "kept. This tab logs the runs started here.")
+        elif not self.session_run_ids:
+            text = "No run started in this session yet: ctrl+r runs the form's settings."
+        else:
+            text = ""
+        note.update(text)
+        note.display = bool(text)
+
+    def _update_filter_note(self) -> None:
+        """"no runs match" under the filter when it hides every run."""
+        table = self.table()
+        note = self.query_one("#filter_note", Static)
+        words = table.filter_text.strip()
+        empty = bool(words) and table.runs and table.row_count == 0
+        note.update(f"no runs match {words!r} ({len(table.runs)} in the history; "
+                    "clear the filter to see them)" if empty else "")
+        note.display = bool(empty)
 
     def action_show_tab(self, tab: str) -> None:
         if tab == "tab_log":
@@ -131,6 +156,7 @@ class HistoryActions:
         table = self.table()
         marked = table.marked_runs()
         if len(marked) >= 2:
+            # marking order, as the marks read: the run marked "A" first is A
             a, b = marked[0], marked[1]
         else:
             run = table.selected_run()
@@ -139,8 +165,11 @@ class HistoryActions:
                 self.notify("mark two runs with space in the history, then ctrl+t",
                             severity="warning")
                 return
-            a, b = base, run
-        a, b = order_for_compare(a, b)
+            a, b = order_for_compare(base, run)
+        different = different_work(a, b)
+        if different:
+            self.notify(f"these runs differ in {different}: the ratios compare different "
+                        "work", severity="warning", timeout=6)
         self.push_screen(CompareScreen(a, b))
 
     def action_preview(self) -> None:

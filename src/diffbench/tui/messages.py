@@ -72,11 +72,16 @@ class StepProgress(RunMessage):
 
 
 class CompileUpdate(RunMessage):
-    """Cumulative compiler counters (diffbench.engine.events.CompileProgress)."""
+    """Cumulative compiler counters (diffbench.engine.events.CompileProgress), with the
+    stage the compiler is in and the compile-cache hits / misses so far."""
 
     def __init__(self, token: int, frames: int, graphs: int, kernels: int, recompiles: int,
-                 elapsed_s: float, message: str = "") -> None:
+                 elapsed_s: float, message: str = "", stage: str = "", cache_hits: int = 0,
+                 cache_misses: int = 0) -> None:
         super().__init__(token)
+        self.stage = stage
+        self.cache_hits = cache_hits
+        self.cache_misses = cache_misses
         self.frames = frames
         self.graphs = graphs
         self.kernels = kernels

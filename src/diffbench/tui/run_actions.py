@@ -18,8 +18,9 @@ from diffbench.engine.result import RunResult
 from diffbench.tui import form_memory
 from diffbench.tui import messages as msg
 from diffbench.tui.bridge.running import kill_child_runs, run_engine
-from diffbench.tui.runs import accel_of
-from diffbench.tui.widgets.live import PHASE_LABELS
+from diffbench.tui.runs import accel_of, last_compile
+from diffbench.tui.widgets.format import fmt_s
+from diffbench.tui.widgets.live import PHASE_LABELS, StartUpEnded
 from diffbench.tui.widgets.results import ResultPanels
 
 
@@ -36,12 +37,15 @@ class RunActions:
         self.cancel_event = threading.Event()
         description = f"starting {cfg.model} {cfg.task}, compiler {cfg.compiler}..."
         size = f"{cfg.width}x{cfg.height}" if cfg.width else "native size"
+        estimate = last_compile(cfg.to_dict(), self.table().runs)
+        child = self._engine is None and not self._in_process
         self.live().begin(description, f"{cfg.model} {cfg.task} {size} {cfg.compiler} "
-                                       f"{cfg.steps} steps", getattr(cfg, "cache", "none"))
+                                       f"{cfg.steps} steps", getattr(cfg, "cache", "none"),
+                          child=child, compile_estimate=estimate)
         self.log_line("info", f"run {self.run_token}: {cfg.model} task={cfg.task} "
                               f"compiler={cfg.compiler} steps={cfg.steps}")
         self.query_one(ResultPanels).mark_previous()
-        self._update_run_button()
+        self.validate_form()  # "Ready: ctrl+r..." gives way to "Running: ctrl+g cancels"
         self._run_worker(cfg, self.run_token, self.cancel_event, remember)
         if self.gpu_available:
             self._gpu_worker(self.run_token, self.cancel_event)
@@ -81,6 +85,10 @@ class RunActions:
             self.current_phase = message.phase
         self.live().phase(message)
 
+    def on_start_up_ended(self, message: StartUpEnded) -> None:
+        self.log_line("info", f"start-up took {fmt_s(message.elapsed_s)} (ctrl+r to the "
+                              "first phase: process start, imports)")
+
     def on_step_progress(self, message: msg.StepProgress) -> None:
         if message.token == self.run_token:
             self.live().step(message)
@@ -105,6 +113,7 @@ class RunActions:
         self.cancel_event = None
         result: Optional[RunResult] = message.result
         if result is not None:
+            self.session_run_ids.add(result.run_id)
             if message.save_error:
                 self.notify(message.save_error, severity="error")
             self.last_result = result
@@ -130,7 +139,7 @@ class RunActions:
             self.log_line("error", line)
             # markup off: an install hint's "diffbench[lora]" is text, not a style tag
             self.notify(line, severity="error", title="Run failed", timeout=8, markup=False)
-        self._update_run_button()
+        self.validate_form()
         if self.quit_state == "cancelling":  # the cancelled run is in the history now
             self.exit()
 

@@ -73,11 +73,18 @@ def order_for_compare(x: RunResult, y: RunResult) -> tuple[RunResult, RunResult]
     return (x, y) if (x.started_at or "") <= (y.started_at or "") else (y, x)
 
 
+def different_work(a: RunResult, b: RunResult) -> str:
+    """What makes two runs different work, so their speed ratio means little: "" when
+    model and task agree, else e.g. "model and task" or "model"."""
+    keys = [key for key in ("model", "task") if a.config.get(key) != b.config.get(key)]
+    return " and ".join(keys)
+
+
 def setting_rows(a: RunResult, b: RunResult) -> list[tuple[str, str, str, str]]:
     """Rows (label, value a, value b, "differs" or "") of the settings that tell two runs
-    apart: model, accelerator, size, steps, device, dtype."""
+    apart: model, task, accelerator, size, steps, device, dtype."""
     rows = []
-    config_rows = (("model", "model"), ("accelerator", None), ("size", None),
+    config_rows = (("model", "model"), ("task", "task"), ("accelerator", None), ("size", None),
                    ("steps", "steps"), ("device", "device"), ("dtype", "dtype"))
     for label, key in config_rows:
         if key is None:
@@ -100,3 +107,26 @@ def compare_rows(a: RunResult, b: RunResult) -> list[tuple[str, str, str, str]]:
 
     return setting_rows(a, b) + [(row.label, row.a_text, row.b_text, row.verdict)
                                  for row in metric_rows(a, b)]
+
+
+#: Settings that leave what the compiler builds unchanged: runs differing only in these
+#: compile the same graphs (prompt text, seed and step count change no tensor shape).
+_NOT_COMPILE_KEYS = frozenset(("prompt", "negative_prompt", "seed", "steps", "warmups",
+                               "output_image", "profile", "sweep_id", "strength"))
+
+
+def last_compile(config: dict, runs: Iterable[RunResult]) -> Optional[tuple[float, str]]:
+    """(seconds, run id) of the newest finished run in ``runs`` (newest first) that compiled
+    the same thing as ``config`` (a RunConfig dict): equal in every setting but
+    :data:`_NOT_COMPILE_KEYS`. The seconds are its ``compile_s``, else its ``warmup_s``
+    (compilation happens in the warmup). None for an eager config or when none is found."""
+    if baseline_rule.is_eager(config):
+        return None
+    key = {k: v for k, v in config.items() if k not in _NOT_COMPILE_KEYS}
+    for run in runs:
+        if run.status != "finished":
+            continue
+        seconds = run.metrics.compile_s or run.metrics.warmup_s
+        if seconds and all(run.config.get(k) == v for k, v in key.items()):
+            return seconds, run.run_id
+    return None

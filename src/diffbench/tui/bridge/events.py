@@ -36,7 +36,10 @@ class EventTranslator:
             self.post(msg.PhaseChanged(token, event.phase, "", event.elapsed_s, event.t_s))
         elif isinstance(event, ev.CompileProgress):
             self.post(msg.CompileUpdate(token, event.frames, event.graphs, event.kernels,
-                                        event.recompiles, event.elapsed_s, event.message))
+                                        event.recompiles, event.elapsed_s, event.message,
+                                        getattr(event, "stage", ""),
+                                        getattr(event, "cache_hits", 0),
+                                        getattr(event, "cache_misses", 0)))
             if event.message:
                 self.post(msg.LogLine(token, "info", event.message))
         elif isinstance(event, ev.LogMessage):

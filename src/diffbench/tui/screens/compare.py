@@ -12,12 +12,13 @@ from textual.widgets import Footer, Static
 
 from diffbench.engine.result import RunResult
 from diffbench.engine.metrics import compare_rows
-from diffbench.tui.runs import setting_rows
+from diffbench.tui.runs import different_work, setting_rows
 
 
 class CompareScreen(ModalScreen[None]):
-    """A = the reference (the eager run, or the older one), B = the other; the last column
-    says how B compares with A."""
+    """A and B as the caller orders them (two marked runs: in marking order; a run and its
+    baseline: the baseline is A); the last column says how B compares with A. A warning
+    line heads the table when the runs differ in model or task."""
 
     BINDINGS = [Binding("escape,q,ctrl+t", "close", "Close")]
 
@@ -38,6 +39,11 @@ class CompareScreen(ModalScreen[None]):
             style = {"better": "green", "worse": "red"}.get(row.direction or "", "dim")
             table.add_row(row.label, row.a_text, row.b_text, Text(row.verdict, style=style))
         with Vertical(classes="dialog wide", id="compare"):
+            different = different_work(self.a, self.b)
+            if different:
+                yield Static(Text(f"Warning: A and B differ in {different}; the ratios "
+                                  "compare different work.", style="bold yellow"),
+                             id="compare_warning")
             yield Static(table)
         yield Footer()
 

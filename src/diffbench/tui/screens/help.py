@@ -20,7 +20,7 @@ Invalid settings are named under the form and Run stays disabled until they are 
 | ctrl+r | run the settings in the form |
 | ctrl+g | cancel the run (stops at the next denoising step or warmup) |
 | ctrl+e | export the marked runs (or the selected one) to TOML |
-| ctrl+t | compare the two marked runs (or the selected run with its eager baseline) |
+| ctrl+t | compare the two marked runs, A = the one marked first (or the selected run with its eager baseline as A) |
 | ctrl+o | show the selected run's image in the terminal |
 | ctrl+l | load the selected run's settings into the form (re-run) |
 | ctrl+n | sweep: a grid over the form's settings, live matrix of it/s ratios |
@@ -45,11 +45,15 @@ Invalid settings are named under the form and Run stays disabled until they are 
 - **peak alloc/resv**: CUDA max allocated/reserved during the measured call (GiB);
   on CPU the process peak RSS.
 - **vs eager**: speed-up over the newest uncompiled run with the same settings.
+- **live step row**: "last step" is the newest step's time, "p50 so far" the median of this
+  call's steps after step 1, it/s over those steps; the stored p50 comes from the
+  measured call alone.
 """
 
 
 class HelpScreen(ModalScreen[None]):
-    """Scrollable help; escape, q or F1 closes it."""
+    """Scrollable help; escape, q or F1 closes it. The text has the focus from the start,
+    so up/down/page keys scroll it at once (no Tab first)."""
 
     BINDINGS = [Binding("escape,q,f1,question_mark", "close", "Close")]
 
@@ -57,6 +61,9 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(classes="dialog wide", id="help"):
             yield Markdown(HELP)
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#help", VerticalScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -17,24 +17,30 @@ def _by(key: str):
     return lambda r: _num(value_of(r, key))
 
 
+#: Metric columns right after the run's name, in this order: the key figures go last
+#: when the table is narrow (the columns to their right scroll out of view first).
+KEY_COLUMNS = ("it_per_s", "step_ms_p50", "peak_gib")
+
+
 def columns() -> tuple:
     """(key, header, sort key on a RunResult or None) in display order; the metric columns
-    come from the metrics catalog (headline first, keyed by metric key). The columns, most
-    important first, so that at 100 terminal columns (about 66 for the table) id, model,
-    accelerator, size, it/s and status are in view; the rest scroll."""
-    metrics = [(m.key, m.column, _by(m.key)) for m in table_columns()]
+    come from the metrics catalog (keyed by metric key). The columns, most important
+    first, so that at 120 terminal columns (about 86 for the table) id, model,
+    accelerator, it/s, p50, peak GiB, steps and task are in view; the rest scroll."""
+    metrics = {m.key: (m.key, m.column, _by(m.key)) for m in table_columns()}
+    key_first = [metrics.pop(key) for key in KEY_COLUMNS if key in metrics]
     return (
         ("mark", " ", None),
         ("id", "run id", lambda r: r.run_id),
         ("model", "model", lambda r: str(r.config.get("model", ""))),
         ("accel", "accel", lambda r: accel_of(r)),
-        ("size", "size", lambda r: size_of(r)),
-        *metrics[:1],
-        ("status", "status", lambda r: r.status),
-        ("time", "time", lambda r: r.started_at or ""),
-        *metrics[1:],
+        *key_first,
         ("steps", "steps", lambda r: r.config.get("steps") or 0),
         ("task", "task", lambda r: str(r.config.get("task", ""))),
+        ("status", "status", lambda r: r.status),
+        ("size", "size", lambda r: size_of(r)),
+        ("time", "time", lambda r: r.started_at or ""),
+        *metrics.values(),
         ("device", "device", lambda r: str(r.config.get("device", ""))),
     )
 

@@ -9,18 +9,21 @@ from typing import Any, Optional
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Static
 
 from diffbench.engine.events import PHASES
 from diffbench.tui import messages as msg
 from diffbench.tui.widgets.format import fmt_s
+from diffbench.tui.widgets import live_text
 
 #: What the user calls each engine phase.
 PHASE_LABELS = {"load": "load", "accelerate": "accelerate", "warmup": "warmup/compile",
                 "measure": "measured call", "save": "decode/save"}
-#: Shorter names for the one-line timeline.
-TIMELINE_LABELS = {"load": "load", "accelerate": "accel", "warmup": "warmup",
-                   "measure": "measure", "save": "save"}
+#: Shorter names for the one-line timeline ("start": ctrl+r to the run's first phase:
+#: spawning the child, importing torch and diffusers).
+TIMELINE_LABELS = {"start": "start", "load": "load", "accelerate": "accel",
+                   "warmup": "warmup", "measure": "measure", "save": "save"}
 
 
 class PhaseTimeline(Static):
@@ -64,7 +67,8 @@ class PhaseTimeline(Static):
 
     def refresh_text(self) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
-        for i, phase in enumerate(PHASES):
+        shown = (("start",) if "start" in self.state else ()) + PHASES
+        for i, phase in enumerate(shown):
             if i:
                 text.append(" › ", style="dim")
             label = TIMELINE_LABELS.get(phase, phase)
@@ -78,6 +82,15 @@ class PhaseTimeline(Static):
             else:
                 text.append(label, style="dim")
         self.update(text)
+
+
+class StartUpEnded(Message):
+    """The run's first phase began ``elapsed_s`` seconds after ctrl+r (spawning the child,
+    importing torch and diffusers); the app logs it."""
+
+    def __init__(self, elapsed_s: float) -> None:
+        super().__init__()
+        self.elapsed_s = elapsed_s
 
 
 class LivePanel(Vertical):
@@ -102,6 +115,10 @@ class LivePanel(Vertical):
         self._step_text: Optional[Static] = None
         self._spark: Any = None
         self._cache = "none"  # the run's --cache: its steps computed / skipped are shown
+        self._last_step: Optional[msg.StepProgress] = None  # the newest drawn
+        self._last_compile: Optional[msg.CompileUpdate] = None
+        self._compile_estimate: Optional[tuple[float, str]] = None
+        self._starting: Optional[tuple[str, bool]] = None  # (description, child) until load
 
     def on_mount(self) -> None:
         self.border_title = "Live"
@@ -126,16 +143,28 @@ class LivePanel(Vertical):
         timeline = self.query_one(PhaseTimeline)
         if timeline.current:  # keep the running phase's clock moving between events
             timeline.refresh_text()
+        if self._starting is not None and timeline.state.get("start", ("",))[0] == "running":
+            description, child = self._starting
+            elapsed = time.monotonic() - timeline.state["start"][1]
+            self.set_status(live_text.starting_line(description, elapsed, child))
 
     # ------------------------------------------------------------------ feeding
-    def begin(self, description: str, title: str = "", cache: str = "none") -> None:
+    def begin(self, description: str, title: str = "", cache: str = "none",
+              child: bool = False, compile_estimate: Optional[tuple[float, str]] = None
+              ) -> None:
         """A run starts: clear the view. ``cache``: the run's step cache ("none": no
-        computed/skipped count in the step row)."""
+        computed/skipped count in the step row); ``child``: it runs in a child process
+        (the start-up line says what its first seconds are spent on);
+        ``compile_estimate``: (seconds, run id) of the last compile of the same settings."""
         self.border_title = f"Live: {title}" if title else "Live"
         self._cache = cache or "none"
         self._pending_step = None
+        self._last_step = self._last_compile = None
+        self._compile_estimate = compile_estimate
+        self._starting = (description, child)
         self._ensure_step_widgets()
         self.query_one(PhaseTimeline).reset()
+        self.query_one(PhaseTimeline).started("start", "")
         bar = self._bar
         bar.update(total=None, progress=0)
         self._steprow.add_class("idle")
@@ -150,6 +179,13 @@ class LivePanel(Vertical):
     def phase(self, message: msg.PhaseChanged) -> None:
         self.flush_step()  # a call's last step must show before the next phase starts
         timeline = self.query_one(PhaseTimeline)
+        if self._starting is not None:  # the run's first phase: start-up is over
+            self._starting = None
+            started = timeline.state.pop("start", None)
+            if started is not None and started[0] == "running":
+                # off the timeline once over (a wall-clock figure; the phases after it are
+                # the engine's own), into the log
+                self.post_message(StartUpEnded(time.monotonic() - started[1]))
         if message.finished:
             timeline.finished(message.phase, message.elapsed_s or 0.0)
         else:
@@ -184,20 +220,8 @@ class LivePanel(Vertical):
         self._ensure_step_widgets()
         self._steprow.remove_class("idle")
         self._bar.update(total=message.total, progress=message.index)
-        call = ("measured" if message.call == "measured"
-                else f"warmup {message.warmup_index}" if message.warmup_index else "warmup")
-        parts = [f"{call} {message.index}/{message.total}"]
-        if message.live_it_per_s:
-            parts.append(f"{message.live_it_per_s:.2f} it/s")
-        if message.eta_s is not None and message.index < message.total:
-            parts.append(f"ETA {message.eta_s:.0f}s" if message.eta_s >= 1 else "ETA <1s")
-        parts.append(f"{message.step_ms:.0f} ms/step")
-        if self._cache != "none":
-            skipped = message.steps_skipped
-            # "skipped 2/4": 2 of the 4 steps so far were skipped, 2 computed
-            parts.append("skipped n/a" if skipped is None else
-                         f"skipped {skipped}/{message.index}")
-        self._step_text.update("  ".join(parts), layout=False)
+        self._last_step = message
+        self._step_text.update(live_text.step_row(message, self._cache), layout=False)
         spark = self._spark
         spark.data = list(message.recent_ms)
         spark.display = bool(message.recent_ms)
@@ -205,10 +229,8 @@ class LivePanel(Vertical):
     def compile(self, message: msg.CompileUpdate) -> None:
         widget = self.query_one("#compile_text", Static)
         widget.display = True
-        widget.update(Text.assemble(
-            ("compile ", "bold"), f"frames {message.frames}  graphs {message.graphs}  "
-            f"kernels {message.kernels}  recompiles {message.recompiles}  "
-            f"{fmt_s(message.elapsed_s)}"))
+        self._last_compile = message
+        widget.update(live_text.compile_line(message, self._compile_estimate))
 
     def gpu(self, message: msg.GpuUpdate) -> None:
         sample = message.sample
@@ -220,8 +242,18 @@ class LivePanel(Vertical):
 
     def end(self, status: str, line: str) -> None:
         self.flush_step()
+        self._starting = None
         if status != "finished":
-            self.query_one(PhaseTimeline).stop_running(status)
+            timeline = self.query_one(PhaseTimeline)
+            compiling = timeline.current == "warmup" and self._last_compile is not None \
+                and (self._last_step is None or self._last_step.call != "measured")
+            timeline.stop_running(status)
+            # no rate from a cut-off step (the compiling one reads "163288 ms/step")
+            if self._step_text is not None:
+                self._step_text.update(live_text.stopped_row(self._last_step, status))
+            if compiling:
+                self.query_one("#compile_text", Static).update(live_text.compile_line(
+                    self._last_compile, self._compile_estimate, ended=status))
         self.set_status(line)
 
     def set_status(self, line: str, style: str = "") -> None:

@@ -15,19 +15,18 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
-from textual.widgets import Collapsible, Input, Label, Select
+from textual.widgets import Collapsible, Input, Label, Select, Static
 
 from diffbench.engine import catalog
 from diffbench.engine.config import BUILTIN_MODELS, RunConfig
 from diffbench.engine.errors import ConfigError
 from diffbench.tui.widgets.lazy_select import LazySelect
+from diffbench.tui.widgets.size_field import SIZE_PRESETS, format_size, parse_size
 
-#: Resolution presets (width x height); "native" = the model's own size.
-SIZE_PRESETS = ("native", "64x64", "128x128", "256x256", "512x512", "768x768", "1024x1024",
-                "832x1216", "1216x832", "custom")
-#: Input kinds whose widget holds text (parsed through the catalog's coercion).
+#: Input kinds whose widget holds text (parsed through the catalog's coercion). Number
+#: fields take any text (no Input ``type``): a restricted Input drops "abc" without a word,
+#: the catalog's coercion names the problem instead.
 _TEXT_KINDS = ("text", "integer", "number", "json")
-_INPUT_TYPE = {"integer": "integer", "number": "number"}
 
 
 def _widget_settings() -> list[catalog.Setting]:
@@ -57,31 +56,13 @@ def _options(setting: catalog.Setting, current: Any = None,
     return options
 
 
-def parse_size(text: str) -> tuple[Optional[int], Optional[int]]:
-    """``"native"``/``""`` -> (None, None); ``"512"`` -> (512, 512); ``"768x512"`` -> (768, 512);
-    ``"768xnative"`` -> (768, None) (one side given, as ``--width 768`` alone).
-
-    Returns (width, height) in pixels. Raises ConfigError (``.field`` "size") otherwise.
-    """
-    text = text.strip().lower().replace(" ", "").replace("*", "x")
-    if text in ("", "native", "auto"):
-        return None, None
-    parts = text.split("x")
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2 or not all(p.isdigit() or p == "native" for p in parts) \
-            or parts == ["native", "native"]:
-        raise ConfigError(f"size must be WIDTHxHEIGHT like 512x512, or native; got {text!r}",
-                          field="size")
-    width, height = (None if p == "native" else int(p) for p in parts)
-    return width, height
-
-
-def format_size(width: Optional[int], height: Optional[int]) -> str:
-    """Inverse of :func:`parse_size`."""
-    if width is None and height is None:
-        return "native"
-    return f"{'native' if width is None else width}x{'native' if height is None else height}"
+def _without_stale_image(values: dict[str, Any]) -> dict[str, Any]:
+    """A text-to-image pick takes no input image: one left in the field from an earlier
+    img2img run must not ride along (it would be recorded with the run). Kept with a
+    ControlNet, whose conditioning image defaults to the input image's edges."""
+    if values.get("task") == "t2i" and not values.get("controlnet"):
+        values.pop("input_image", None)
+    return values
 
 
 class SettingsForm(VerticalScroll):
@@ -103,7 +84,7 @@ class SettingsForm(VerticalScroll):
         self._loading = False
         self._advanced_mounted = False
         self._widgets: dict[str, Any] = {}
-        self._invalid: Optional[str] = None
+        self._invalid: frozenset[str] = frozenset()  # widget ids marked invalid
         # the declared defaults (task None = inferred, as a profile without one is built)
         self._defaults = catalog.defaults()
         #: widget id -> the setting it edits (width's "size" stands for the pair)
@@ -133,7 +114,11 @@ class SettingsForm(VerticalScroll):
     def compose(self) -> ComposeResult:
         # The first screen's Selects are LazySelects: drawn by one line until upgrade_selects
         # (right after the first paint) or their first focus builds their drop-downs.
-        yield from self._rows("main")
+        for row in self._rows("main"):
+            yield row
+            if row.has_class("task-row"):
+                # which task "auto" resolves to (show_task): the input image decides
+                yield Static("", id="task_note")
         # The advanced rows are mounted on first expand: fewer widgets to style at start-up.
         yield Collapsible(title="More settings", id="more", collapsed=True)
 
@@ -149,7 +134,8 @@ class SettingsForm(VerticalScroll):
             else:
                 rows.append([Label(spec.label, classes="label"), *self._make_all(setting,
                                                                                    group)])
-        return [Horizontal(*widgets, classes="row") for widgets in rows]
+        return [Horizontal(*widgets, classes="row task-row" if any(
+            getattr(w, "id", None) == "task" for w in widgets) else "row") for widgets in rows]
 
     def _make_all(self, setting: catalog.Setting, group: str) -> list[Any]:
         if setting.widget.kind != "size":
@@ -164,8 +150,6 @@ class SettingsForm(VerticalScroll):
         value = self._values[wid]
         if spec.kind in _TEXT_KINDS:
             extra: dict[str, Any] = {}
-            if spec.kind in _INPUT_TYPE:
-                extra["type"] = _INPUT_TYPE[spec.kind]
             if spec.placeholder:
                 extra["placeholder"] = spec.placeholder
             if setting.name == "model":
@@ -241,21 +225,55 @@ class SettingsForm(VerticalScroll):
         """
         out: dict[str, Any] = {}
         for wid, setting in self._settings.items():
-            kind, value = setting.widget.kind, self._get(wid)
-            if kind == "size":
-                out["width"], out["height"] = parse_size(str(value or ""))
-            elif kind in _TEXT_KINDS:
-                text = str(value or "")
-                if setting.keep_spaces:
-                    if text or not setting.optional:  # empty negative prompt: none passed
-                        out[setting.name] = text
-                elif text.strip() or (kind == "integer" and not setting.optional):
-                    out[setting.name] = catalog.coerce(setting.name, text)
-            elif kind == "toggle":
-                out[setting.name] = bool(value)
-            elif value is not Select.NULL and value != setting.widget.none_label:
-                out[setting.name] = value
-        return out
+            out.update(self._field_values(wid, setting))
+        return _without_stale_image(out)
+
+    def _field_values(self, wid: str, setting: catalog.Setting) -> dict[str, Any]:
+        """The RunConfig keyword arguments one widget gives (none, one, or width and
+        height). Raises ConfigError (``.field`` set) when its text does not parse."""
+        kind, value = setting.widget.kind, self._get(wid)
+        if kind == "size":
+            width, height = parse_size(str(value or ""))
+            return {"width": width, "height": height}
+        if kind in _TEXT_KINDS:
+            text = str(value or "")
+            if setting.keep_spaces:  # an empty optional text (negative prompt): none passed
+                return {setting.name: text} if text or not setting.optional else {}
+            if text.strip() or (kind == "integer" and not setting.optional):
+                return {setting.name: catalog.coerce(setting.name, text)}
+            return {}
+        if kind == "toggle":
+            return {setting.name: bool(value)}
+        if value is not Select.NULL and value != setting.widget.none_label:
+            return {setting.name: value}
+        return {}
+
+    def problems(self) -> tuple[Optional[RunConfig], list[ConfigError]]:
+        """Every problem of the form at once: each field that does not parse or is out of
+        range (one ConfigError each, ``.field`` set); when they all pass, the RunConfig, or
+        the one cross-field problem it raises (an img2img task without an input image...).
+
+        Returns:
+            (the RunConfig or None, the problems in form order; empty when it builds).
+        """
+        out: dict[str, Any] = {}
+        found: list[ConfigError] = []
+        for wid, setting in self._settings.items():
+            try:
+                out.update(self._field_values(wid, setting))
+            except ConfigError as exc:
+                found.append(exc)
+        for name, value in out.items():
+            try:
+                catalog.BY_NAME[name].validate(value)
+            except ConfigError as exc:
+                found.append(exc)
+        if found:
+            return None, found
+        try:
+            return RunConfig(**_without_stale_image(out)), []
+        except ConfigError as exc:
+            return None, [exc]
 
     def build_config(self) -> RunConfig:
         """A validated RunConfig from the form. Raises ConfigError with a one-line message
@@ -298,6 +316,9 @@ class SettingsForm(VerticalScroll):
         elif event.select.id == "profile" and event.value is not Select.NULL:
             self.post_message(self.ProfileChosen(str(event.value)))
             return
+        elif event.select.id == "task" and event.value == "t2i" and self._get("input_image"):
+            # a text-to-image pick drops the input image a past img2img run left here
+            self._set("input_image", "")
         self.post_message(self.Changed())
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -329,17 +350,37 @@ class SettingsForm(VerticalScroll):
         if str(current).strip() == str(old or default) and (new or default) != (old or default):
             self._set("steps", str(new or default))
 
-    def mark_invalid(self, field: Optional[str]) -> None:
-        """Highlight the widget of ``field`` (a setting name, as ConfigError.field gives it,
-        or a widget id such as "size"), clear the others."""
-        if field in catalog.BY_NAME:
-            field = catalog.BY_NAME[field].widget_id
-        if field == self._invalid:
+    def show_task(self, task: Optional[str]) -> None:
+        """Under the task select, the task the run will have when it says "auto"
+        (``task``: RunConfig's resolved task, None while the form is invalid): an input
+        image turns "auto" into img2img, which the select alone would hide."""
+        note = self._widget("task_note")
+        if note is None:
             return
-        previous = self._widget(self._invalid) if self._invalid else None
-        if previous is not None:
-            previous.remove_class("invalid")
-        self._invalid = field
-        widget = self._widget(field) if field else None
-        if widget is not None:
-            widget.add_class("invalid")
+        auto = self._get("task") in (self._settings["task"].widget.none_label, Select.NULL)
+        text = ""
+        if auto and task:
+            why = " (the input image makes it image-to-image)" if task == "i2i" else \
+                " (an edit of the input image)" if task == "pix2pix" else ""
+            text = f"auto runs {task}{why}"
+        note.update(text)
+        note.set_class(task not in (None, "t2i"), "warn")
+        note.display = bool(text)
+
+    def mark_invalid(self, field: Any) -> None:
+        """Highlight the widgets of ``field``: a setting name (as ConfigError.field gives
+        it) or a widget id such as "size", an iterable of them, or None; clear the others."""
+        fields = [] if field is None else [field] if isinstance(field, str) else list(field)
+        wanted = frozenset(catalog.BY_NAME[f].widget_id if f in catalog.BY_NAME else f
+                           for f in fields if f)
+        if wanted == self._invalid:
+            return
+        for name in self._invalid - wanted:
+            widget = self._widget(name)
+            if widget is not None:
+                widget.remove_class("invalid")
+        for name in wanted - self._invalid:
+            widget = self._widget(name)
+            if widget is not None:
+                widget.add_class("invalid")
+        self._invalid = wanted
