@@ -7,7 +7,6 @@ or are stored by hand (tests/stored_runs.py), so every figure is known.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from rich.console import Console
