@@ -26,6 +26,9 @@ event and a failed result are still written when the config could be read at all
 The child dies with its parent (Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere the
 end of stdin cancels the run).
 
+``DIFFBENCH_TELEMETRY=1`` (set by the dashboard): also send a TelemetrySample event about
+once a second while the run goes on (GPU and host load; diffbench.engine.telemetry).
+
 ``DIFFBENCH_KEEP_IMAGE=0`` (set by ``diffbench run --no-history``): do not keep the image of
 a run without --output-image in the data folder (see :func:`keep_image`).
 
@@ -260,6 +263,8 @@ def main() -> int:
         import_for(cfg)
         gc_hold.release()
     finished: list[Any] = []
+    ended = threading.Lock()  # no telemetry line after the run's terminal event
+    over: list[bool] = []
 
     def emit(event: Any) -> None:
         if isinstance(event, ev.RunFinished):
@@ -268,7 +273,12 @@ def main() -> int:
         data = ev.to_dict(event)
         if isinstance(data.get("result"), dict) and data["result"]:
             _stamp(data["result"], base)
-        writer.send(data)
+        with ended:
+            if isinstance(event, ev.RunFailed):
+                over.append(True)
+            elif over and isinstance(event, ev.TelemetrySample):
+                return
+            writer.send(data)
 
     if request.get("job") is not None:
         from diffbench.engine.jobs import JOBS
@@ -279,14 +289,21 @@ def main() -> int:
         from diffbench.engine.jobs import serve
 
         return serve(writer, request, cfg, base, cancel)
+    from diffbench.engine import telemetry
+
+    sampler = telemetry.start_for_run(str(cfg.device), emit)  # None unless asked
     try:
         run = load_run_function()
         result = run(cfg, on_event=emit, cancel=cancel)
     except Exception as exc:  # the runner should not raise; report it, don't lose the run
+        if sampler is not None:
+            sampler.stop()
         reason = _one_line(exc)
         base.error = reason
         _send_failure(writer, reason, base)
         return 0
+    if sampler is not None:
+        sampler.stop()
     result.run_id = base.run_id
     keep_image(result)
     history = request.get("history")

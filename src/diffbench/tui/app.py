@@ -5,7 +5,8 @@ default); this module imports no torch, so the first screen is up in well under 
 
 This module lays the dashboard out and wires widget events to actions; the actions live in
 mixins, one module each: run_actions (a run and quitting during one), form_validation,
-probes (the environment checks), history_actions, analysis_actions, palette.
+probes (the environment checks), history_actions, analysis_actions, palette, chart_actions
+(the Charts and GPU tabs, the live telemetry line).
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from diffbench.tui import form_memory
 from diffbench.tui.analysis_actions import AnalysisActions
 from diffbench.tui.bridge import store
 from diffbench.tui.bridge.running import EngineFn
+from diffbench.tui.chart_actions import ChartActions
 from diffbench.tui.form_validation import FormValidation
 from diffbench.tui.history_actions import HistoryActions
 from diffbench.tui.palette import PaletteCommands
 from diffbench.tui.probes import EnvironmentProbes
 from diffbench.tui.run_actions import RunActions
 from diffbench.tui.widgets.history import HistoryTable
+from diffbench.tui.widgets.lazy_pane import LazyPane
 from diffbench.tui.widgets.live import LivePanel
 from diffbench.tui.widgets.results import ResultPanels
 from diffbench.tui.widgets.settings import SettingsForm
@@ -62,7 +65,7 @@ class DashboardScreen(Screen):
 
 
 class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbes,
-                   HistoryActions, AnalysisActions, App):
+                   HistoryActions, AnalysisActions, ChartActions, App):
     """The dashboard. ``engine`` replaces the real engine (tests pass the FakeEngine of tests/fakes.py);
     ``history`` replaces the run store; ``export_dir`` is where exports go (default: cwd)."""
 
@@ -155,7 +158,13 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
                     HistoryTable(id="history"), id="tab_history", classes="pane")
                 # the RichLog is created with the first log line (see log_widget)
                 log = Vertical(id="tab_log", classes="pane")
-                yield ViewTabs(("History", history), ("Log", log), id="tabs")
+                # Charts and GPU: built when first shown (plotext stays out of start-up)
+                charts = LazyPane("diffbench.tui.widgets.charts:ChartsView",
+                                  self._charts_built, id="tab_charts")
+                gpu = LazyPane("diffbench.tui.widgets.telemetry:TelemetryPanel",
+                               self._telemetry_built, id="tab_gpu")
+                yield ViewTabs(("History", history), ("Log", log), ("Charts", charts),
+                               ("GPU", gpu), id="tabs")
         yield Footer()
 
     def on_mount(self) -> None:
