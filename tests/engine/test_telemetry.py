@@ -16,30 +16,9 @@ from diffbench.engine.client import run_in_child
 from diffbench.engine.config import RunConfig
 
 from repo_paths import TESTS
+from telemetry_fakes import FakeGpuSource as FakeSource
 
 GIB = 1024 ** 3
-
-
-class FakeSource:
-    """A GPU source with scripted readings (the tests' stand-in for NVML)."""
-
-    name = "Fake H100"
-    index = 0
-
-    def __init__(self, util=(90.0,), used_gib=(10.0,)) -> None:
-        self.util, self.used = list(util), list(used_gib)
-        self.reads = 0
-        self.closed = False
-
-    def read(self):
-        i = min(self.reads, len(self.util) - 1)
-        self.reads += 1
-        return {"gpu_util_pct": self.util[i], "mem_used_gib": self.used[min(i, len(self.used) - 1)],
-                "mem_total_gib": 80.0, "power_w": 500.0, "power_limit_w": 700.0,
-                "sm_clock_mhz": 1980.0, "temp_c": 61.0}
-
-    def close(self):
-        self.closed = True
 
 
 def fake_pynvml(devices=("Fake A100", "Fake H100", "Fake L4", "Fake T4", "Fake A10", "Fake B200"),
