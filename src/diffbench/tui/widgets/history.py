@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from diffbench.engine.metrics import format_metric, table_columns, value_of
 from diffbench.engine.result import RunResult
+from diffbench.tui import baselines
 from diffbench.tui.runs import accel_of, size_of
 
 def _by(key: str):
@@ -30,6 +31,8 @@ def columns() -> tuple:
         ("accel", "accel", lambda r: accel_of(r)),
         ("size", "size", lambda r: size_of(r)),
         *metrics[:1],
+        # filled from the table's pairings (diffbench.tui.baselines); sorted there too
+        ("vs_eager", "vs eager", lambda r: 0.0),
         ("status", "status", lambda r: r.status),
         ("time", "time", lambda r: r.started_at or ""),
         *metrics[1:],
@@ -79,6 +82,7 @@ class HistoryTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.runs: list[RunResult] = []  # all runs, newest first
+        self.pairings: dict[str, baselines.Pairing] = {}  # run id -> its eager baseline
         self.marked: list[str] = []  # run ids in marking order
         self.filter_text = ""
         self.sort_key = "time"
@@ -95,6 +99,7 @@ class HistoryTable(DataTable):
     # ------------------------------------------------------------------ data
     def set_runs(self, runs: list[RunResult]) -> None:
         self.runs = list(runs)
+        self.pairings = baselines.pairings(self.runs)
         known = {r.run_id for r in self.runs}
         self.marked = [rid for rid in self.marked if rid in known]
         self.rebuild()
@@ -104,6 +109,8 @@ class HistoryTable(DataTable):
         words = self.filter_text.lower().split()
         runs = [r for r in self.runs if all(w in self._haystack(r) for w in words)]
         sort_fn = dict((k, fn) for k, _, fn in self.column_spec)[self.sort_key]
+        if self.sort_key == "vs_eager":
+            sort_fn = lambda r: baselines.sort_value(self.pairings.get(r.run_id))  # noqa: E731
         return sorted(runs, key=sort_fn, reverse=self.sort_reverse)
 
     @staticmethod
@@ -141,6 +148,7 @@ class HistoryTable(DataTable):
             "time": _when(run.started_at), "steps": str(run.config.get("steps", "")),
             "task": str(run.config.get("task", "")),
             "device": str(run.config.get("device", "")),
+            "vs_eager": baselines.cell(self.pairings.get(run.run_id)),
         }
         return [metric[key] if key in metric else fixed[key] for key, _, _ in self.column_spec]
 
@@ -179,8 +187,8 @@ class HistoryTable(DataTable):
             index = (self.sortable.index(self.sort_key) + 1) % len(self.sortable)
             key = self.sortable[index]
             # newest first; a metric best first
-            self.sort_reverse = key == "time" or any(m.key == key and m.better == "higher"
-                                                     for m in self.metric_columns)
+            self.sort_reverse = key in ("time", "vs_eager") or any(
+                m.key == key and m.better == "higher" for m in self.metric_columns)
         elif key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         self.sort_key = key
