@@ -6,7 +6,7 @@ default); this module imports no torch, so the first screen is up in well under 
 This module lays the dashboard out and wires widget events to actions; the actions live in
 mixins, one module each: run_actions (a run and quitting during one), form_validation,
 probes (the environment checks), history_actions, analysis_actions, palette, chart_actions
-(the Charts and GPU tabs, the live telemetry line).
+(the Charts and GPU tabs, the live telemetry line), model_actions (the model picker).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from diffbench.tui.bridge.running import EngineFn
 from diffbench.tui.chart_actions import ChartActions
 from diffbench.tui.form_validation import FormValidation
 from diffbench.tui.history_actions import HistoryActions
+from diffbench.tui.model_actions import ModelPicking
 from diffbench.tui.palette import PaletteCommands
 from diffbench.tui.probes import EnvironmentProbes
 from diffbench.tui.run_actions import RunActions
@@ -65,7 +66,7 @@ class DashboardScreen(Screen):
 
 
 class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbes,
-                   HistoryActions, AnalysisActions, ChartActions, App):
+                   HistoryActions, AnalysisActions, ChartActions, ModelPicking, App):
     """The dashboard. ``engine`` replaces the real engine (tests pass the FakeEngine of tests/fakes.py);
     ``history`` replaces the run store; ``export_dir`` is where exports go (default: cwd)."""
 
@@ -91,6 +92,7 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         # ctrl+k: in the form's fields this replaces "delete to end of line", as ctrl+e
         # replaces "end"; every other ctrl+letter is taken by the terminal or another key
         Binding("ctrl+k", "image_compare", "Image vs baseline", show=False, priority=True),
+        Binding("f2", "pick_model", "Models", show=False),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
