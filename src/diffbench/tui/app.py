@@ -335,6 +335,9 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
 
 def main() -> int:
     """Entry point used by `diffbench` with no arguments. Returns the exit code."""
+    from diffbench.tui.widgets.image import detect_graphics
+
+    detect_graphics()  # must ask the terminal before the app takes it over
     app = DiffbenchApp()
     app.run()
     return int(app.return_code or 0)
