@@ -134,8 +134,10 @@ class ChartActions:
             from diffbench.tui.widgets.charts import StepChart, ThroughputChart
 
             view.query_one(StepChart).show(self.step_series_for_view())
-            if not self.running:  # the history does not change during a run
-                view.query_one(ThroughputChart).show(*self.runs_for_throughput())
+            throughput = view.query_one(ThroughputChart)
+            # the history does not change during a run: drawn once then, not at every step
+            if not self.running or getattr(throughput, "rows", None) is None:
+                throughput.show(*self.runs_for_throughput())
         except NoMatches:  # a dialog is up, or the app is closing
             return
 

@@ -31,9 +31,13 @@ def session_for(history: Any = None, engine: Optional[EngineFn] = None,
     run sends telemetry samples (diffbench.engine.telemetry)."""
     from diffbench.engine.telemetry import TELEMETRY_ENV
 
-    # the child samples the GPU and host load for the telemetry panel (engine/telemetry.py)
+    # the child samples the GPU and host load for the telemetry panel (engine/telemetry.py),
+    # every second unless DIFFBENCH_TELEMETRY says otherwise ("0": off, "0.5": every 0.5 s)
+    import os
+
+    telemetry = os.environ.get(TELEMETRY_ENV) or "1"
     return Session(history, record=history is not None, keep_image=True, engine=engine,
-                   in_process=True if in_process else None, env={TELEMETRY_ENV: "1"})
+                   in_process=True if in_process else None, env={TELEMETRY_ENV: telemetry})
 
 
 def kill_child_runs() -> None:

@@ -93,6 +93,9 @@ class ThroughputChart(Vertical):
     ThroughputChart > .caption { height: auto; color: $text-muted; }
     """
 
+    #: The rows drawn last (throughput_groups), None before the first draw.
+    rows: Optional[list] = None
+
     def compose(self) -> ComposeResult:
         yield Static("", classes="caption", id="tp_chart_caption")
         yield PlotextPlot(id="tp_plot")
