@@ -176,3 +176,14 @@ def test_child_sends_telemetry_when_asked_and_never_after_the_terminal_event():
 def test_child_sends_no_telemetry_unless_asked():
     # `diffbench run` does not set DIFFBENCH_TELEMETRY: its event stream is unchanged
     assert not any(isinstance(e, ev.TelemetrySample) for e in _child_run())
+
+
+def test_terminal_gate_drops_samples_after_the_terminal_event():
+    got: list = []
+    gate = telemetry.TerminalGate(got.append)
+    sample = ev.TelemetrySample(load1=1.0)
+    gate(sample)
+    gate(ev.RunFailed(reason="cancelled", status="cancelled"))
+    gate(sample)  # a sampler thread that was mid-sample
+    gate(ev.LogMessage(level="info", text="after"))  # other events still pass
+    assert [type(e).__name__ for e in got] == ["TelemetrySample", "RunFailed", "LogMessage"]

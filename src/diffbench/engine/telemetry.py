@@ -246,6 +246,25 @@ class TelemetrySampler:
                 "power_mean_w": sum(power) / len(power) if power else None}
 
 
+class TerminalGate:
+    """Wraps an event callback shared by the run and a sampler thread: once the run's
+    terminal event (RunFinished / RunFailed) has passed, telemetry samples are dropped, so
+    the terminal event stays the stream's last engine event. Thread-safe."""
+
+    def __init__(self, emit: Callable[[Any], Any]) -> None:
+        self.emit = emit
+        self.ended = False
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Any) -> None:
+        with self._lock:
+            if isinstance(event, (ev.RunFinished, ev.RunFailed)):
+                self.ended = True
+            elif self.ended and isinstance(event, ev.TelemetrySample):
+                return
+            self.emit(event)
+
+
 def interval_from_env(value: Optional[str]) -> Optional[float]:
     """The sampling period :data:`TELEMETRY_ENV`'s ``value`` asks for: None (off) for an
     empty value or "0", :data:`DEFAULT_INTERVAL_S` for "1" or anything unreadable, else the

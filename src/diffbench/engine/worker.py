@@ -263,8 +263,6 @@ def main() -> int:
         import_for(cfg)
         gc_hold.release()
     finished: list[Any] = []
-    ended = threading.Lock()  # no telemetry line after the run's terminal event
-    over: list[bool] = []
 
     def emit(event: Any) -> None:
         if isinstance(event, ev.RunFinished):
@@ -273,12 +271,7 @@ def main() -> int:
         data = ev.to_dict(event)
         if isinstance(data.get("result"), dict) and data["result"]:
             _stamp(data["result"], base)
-        with ended:
-            if isinstance(event, ev.RunFailed):
-                over.append(True)
-            elif over and isinstance(event, ev.TelemetrySample):
-                return
-            writer.send(data)
+        writer.send(data)
 
     if request.get("job") is not None:
         from diffbench.engine.jobs import JOBS
@@ -291,6 +284,7 @@ def main() -> int:
         return serve(writer, request, cfg, base, cancel)
     from diffbench.engine import telemetry
 
+    emit = telemetry.TerminalGate(emit)  # no telemetry line after the terminal event
     sampler = telemetry.start_for_run(str(cfg.device), emit)  # None unless asked
     try:
         run = load_run_function()
