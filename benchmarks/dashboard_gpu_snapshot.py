@@ -57,7 +57,7 @@ async def _snapshot(args: argparse.Namespace) -> int:
         await pilot.pause(0.5)
         app.form().load({"model": args.model, "steps": args.steps, "warmups": args.warmups,
                          "compiler": args.compiler, "device": args.device,
-                         "size": f"{width}x{height or width}"})
+                         "width": int(width), "height": int(height or width)})
         await pilot.pause(0.5)
         app.action_run()
         await pilot.pause(0.2)
@@ -65,6 +65,9 @@ async def _snapshot(args: argparse.Namespace) -> int:
             print(f"the run did not start: {app.query_one('#validation').render()}",
                   file=sys.stderr)
             return 1
+        cfg = app.running_cfg
+        print(f"running {cfg.model} {cfg.width}x{cfg.height}, {cfg.steps} steps, "
+              f"{cfg.warmups} warmup(s), compiler {cfg.compiler}, device {cfg.device}")
         start = time.monotonic()
 
         def live() -> bool:  # the measured call half done, with telemetry samples

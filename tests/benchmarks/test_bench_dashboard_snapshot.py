@@ -22,7 +22,9 @@ def test_cpu_run_saves_the_telemetry_and_step_screenshots(tmp_path):
          "--device", "cpu", "--interval", "0.2", "--out", str(out), "--timeout", "240"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "run " in proc.stdout and ": finished" in proc.stdout
+    assert "running tiny-sd15 64x64, 6 steps, 1 warmup(s), compiler none, device cpu" \
+        in proc.stdout
+    assert ": finished" in proc.stdout
     assert "CPU-only run: no GPU telemetry" in proc.stdout
     gpu_svg = out.read_text(encoding="utf-8").replace("&#160;", " ")
     steps_svg = (tmp_path / "shots" / "dash-steps.svg").read_text(encoding="utf-8")
