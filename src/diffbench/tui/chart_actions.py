@@ -63,7 +63,9 @@ class ChartActions:
         log.add(message.sample)
         self.telemetry_token = message.token
         line = self.live().query_one("#gpu_text", Static)
-        line.display = True
+        if not line.display:  # one line whatever the width: the host figures go first
+            line.styles.text_wrap, line.styles.text_overflow = "nowrap", "ellipsis"
+            line.display = True
         line.update(summary_line(message.sample))
         self._redraw_telemetry()
 

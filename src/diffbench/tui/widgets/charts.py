@@ -123,6 +123,7 @@ class ThroughputChart(Vertical):
         labels = [f"{label}{' *' if is_eager else ''} (n={n})"
                   for label, _, n, is_eager in rows]
         values = [round(value, 3) for _, value, _, _ in rows]
+        plot.styles.height = max(6, min(14, 4 + 2 * len(rows)))  # a bar is 2 rows at most
         plt.title("it/s (higher is faster)")
         plt.bar(labels, values, orientation="horizontal", width=0.4,
                 color=["green" if row[3] else "orange" for row in rows])
@@ -139,6 +140,15 @@ class ChartsView(Horizontal):
     ChartsView > StepChart, ChartsView > ThroughputChart { width: 1fr; }
     """
 
+    #: Below this many columns the charts stack (each would be too narrow to read).
+    STACK_BELOW = 70
+
     def compose(self) -> ComposeResult:
         yield StepChart(id="step_chart")
         yield ThroughputChart(id="tp_chart")
+
+    def on_resize(self) -> None:
+        stacked = self.size.width < self.STACK_BELOW
+        self.styles.layout = "vertical" if stacked else "horizontal"
+        for chart in self.children:
+            chart.styles.width = "100%" if stacked else "1fr"
