@@ -72,6 +72,21 @@ def test_throughput_groups_median_per_accelerator_eager_first():
     assert throughput_groups(runs) == [("none", 11.0, 2, True), ("compile", 25.0, 3, False)]
 
 
+def test_step_series_places_a_long_call_by_its_step_index():
+    from types import SimpleNamespace
+
+    from diffbench.tui.chart_data import StepSeries
+
+    series = StepSeries()
+    # a 300-step call at step 200: the message keeps the latest 120 step times only
+    series.add(SimpleNamespace(call="measured", warmup_index=0, index=200, total=300,
+                               recent_ms=tuple(float(i) for i in range(81, 201))))
+    assert series.first["measured"] == 81 and series.calls["measured"][0] == 81.0
+    series.add(SimpleNamespace(call="warmup", warmup_index=2, index=3, total=300,
+                               recent_ms=(5.0, 6.0)))
+    assert series.first["warmup 2"] == 2 and series.totals["warmup 2"] == 300
+
+
 async def test_charts_tab_draws_a_stored_run_and_it_per_s_by_accelerator():
     history = history_of(stored("eager-1", "none", 10.0, minute=1),
                          stored("eager-2", "none", 12.0, minute=2),

@@ -31,6 +31,7 @@ class StepSeries:
         self.title = title
         self.calls: dict[str, list[float]] = {}
         self.totals: dict[str, int] = {}
+        self.first: dict[str, int] = {}  # the denoising step of each call's first value
 
     @staticmethod
     def label(call: str, warmup_index: int = 0) -> str:
@@ -44,6 +45,8 @@ class StepSeries:
         key = self.label(message.call, getattr(message, "warmup_index", 0))
         self.calls[key] = [float(v) for v in message.recent_ms]
         self.totals[key] = int(message.total)
+        # recent_ms keeps a call's latest steps only (diffbench.tui.bridge.events)
+        self.first[key] = max(2, int(message.index) - len(self.calls[key]) + 1)
 
     @classmethod
     def from_run(cls, run: RunResult) -> "StepSeries":

@@ -40,7 +40,8 @@ def _plot_steps(plt: Any, series: StepSeries) -> dict[str, str]:
     for key, values in series.calls.items():
         if not values:
             continue
-        xs = list(range(2, len(values) + 2))  # step 1 includes prompt encoding: left out
+        first = series.first.get(key, 2)  # step 1 includes prompt encoding: left out
+        xs = list(range(first, first + len(values)))
         color = MEASURED_COLOR if key == MEASURED else next(colors, "white")
         plt.plot(xs, values, color=color, marker="braille")
         used[key] = color
@@ -76,7 +77,8 @@ class StepChart(Vertical):
         for key, values in series.calls.items():
             if values:
                 text.append(f"{key} ", style=RICH_COLOR.get(colors.get(key, ""), "bold"))
-                text.append(f"{len(values) + 1}/{series.totals.get(key, '?')} steps, "
+                reached = series.first.get(key, 2) + len(values) - 1  # the step index
+                text.append(f"{reached}/{series.totals.get(key, '?')} steps, "
                             f"p50 {statistics.median(values):.1f} ms  ")
         if MEASURED not in series.calls:
             text.append("measured: pending", style="dim")
