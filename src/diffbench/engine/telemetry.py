@@ -3,8 +3,8 @@ temperature from NVML (nvidia-ml-py, imported lazily), and the host's CPU load, 
 background thread and sent as :class:`diffbench.engine.events.TelemetrySample` events.
 
 Why a thread at a low rate: the measured call must not wait on it. Each sample is a handful
-of NVML queries (microseconds each, no CUDA context, no torch call) and one protocol line; the
-thread sleeps between samples, so it takes the GIL for well under a millisecond a second.
+of NVML queries (driver calls: no CUDA context, no torch call) and one protocol line, and the
+thread sleeps between samples, so it holds the GIL only briefly once a period.
 
 The child run (diffbench.engine.worker) starts a sampler when its environment has
 :data:`TELEMETRY_ENV` (the dashboard sets it; ``diffbench run`` does not, so its event stream

@@ -61,6 +61,7 @@ class StepSeries:
 
     @property
     def empty(self) -> bool:
+        """True when no call has a step time yet."""
         return not any(self.calls.values())
 
 

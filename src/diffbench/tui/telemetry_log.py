@@ -34,6 +34,7 @@ class TelemetryLog:
 
     @property
     def latest(self) -> Optional[Any]:
+        """The newest sample, or None before the first."""
         return self.samples[-1] if self.samples else None
 
     @property

@@ -6,7 +6,7 @@ one as its background (works in any terminal with colour; Rich maps truecolor do
 colours where needed).
 
 Graphics: textual-image finds out what the terminal supports by asking it, which works only
-before the dashboard takes the terminal over, and takes up to a few tenths of a second. So
+before the dashboard takes the terminal over, and waits for the terminal's answer. So
 :func:`detect_graphics` runs in ``main()`` before the app starts, and only asks a terminal that
 says it may understand graphics (kitty, WezTerm, iTerm2, ghostty, foot, Konsole, mlterm) or
 when ``DIFFBENCH_IMAGES`` asks: "kitty" or "sixel" (ask the terminal), "off" (half blocks,
