@@ -112,8 +112,8 @@ async def test_history_shows_key_figures_steps_and_task_at_120_columns():
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         shown = columns_in_view(app.query_one(HistoryTable))
-        for key in ("id", "model", "accel", "it_per_s", "step_ms_p50", "peak_gib", "steps",
-                    "task"):
+        for key in ("id", "model", "accel", "it_per_s", "vs_eager", "step_ms_p50", "peak_gib",
+                    "steps", "task"):
             assert key in shown, f"column {key} cut off at 120 columns"
 
 

@@ -115,13 +115,47 @@ class RunFailed:
     t_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class TelemetrySample:
+    """One reading of the device and the host during a run (diffbench.engine.telemetry),
+    sent about once a second by a child run that was asked for it. Consumers that do not know
+    this kind skip it (diffbench.engine.child_messages), so older readers are unaffected.
+
+    GPU fields are None when there is no GPU to read (``gpu_note`` says why: a CPU run, no
+    NVML) or NVML does not report them on this board. ``gpu_util_pct``: percent of the last
+    sample period a kernel ran (NVML utilization.gpu, 0-100); ``mem_used_gib`` /
+    ``mem_total_gib``: device memory of all processes (NVML, GiB = 2**30 bytes), as
+    ``nvidia-smi`` shows; ``power_w`` / ``power_limit_w``: board power draw and enforced limit
+    (W); ``sm_clock_mhz``: SM clock (MHz); ``temp_c``: GPU temperature (deg C).
+    Host: ``load1``: 1-minute load average (os.getloadavg; None on Windows); ``cpus``: logical
+    CPUs; ``cpu_pct``: all CPUs busy since the previous sample (0-100, psutil);
+    ``proc_cpu_pct``: this process's CPU time over the same period (100 = one core busy).
+    """
+
+    gpu_name: Optional[str] = None
+    gpu_index: Optional[int] = None
+    gpu_util_pct: Optional[float] = None
+    mem_used_gib: Optional[float] = None
+    mem_total_gib: Optional[float] = None
+    power_w: Optional[float] = None
+    power_limit_w: Optional[float] = None
+    sm_clock_mhz: Optional[float] = None
+    temp_c: Optional[float] = None
+    load1: Optional[float] = None
+    cpus: Optional[int] = None
+    cpu_pct: Optional[float] = None
+    proc_cpu_pct: Optional[float] = None
+    gpu_note: str = ""
+    t_s: float = 0.0
+
+
 Event = Union[PhaseStarted, PhaseFinished, StepFinished, CompileProgress, LogMessage,
-              RunFinished, RunFailed]
+              RunFinished, RunFailed, TelemetrySample]
 EventCallback = Callable[[Event], None]
 
 _EVENT_TYPES = {cls.__name__: cls for cls in (
     PhaseStarted, PhaseFinished, StepFinished, CompileProgress, LogMessage, RunFinished,
-    RunFailed)}
+    RunFailed, TelemetrySample)}
 
 
 def to_dict(event: Event) -> dict[str, Any]:

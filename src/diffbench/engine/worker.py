@@ -26,6 +26,9 @@ event and a failed result are still written when the config could be read at all
 The child dies with its parent (Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere the
 end of stdin cancels the run).
 
+``DIFFBENCH_TELEMETRY=1`` (set by the dashboard): also send a TelemetrySample event about
+once a second while the run goes on (GPU and host load; diffbench.engine.telemetry).
+
 ``DIFFBENCH_KEEP_IMAGE=0`` (set by ``diffbench run --no-history``): do not keep the image of
 a run without --output-image in the data folder (see :func:`keep_image`).
 
@@ -279,14 +282,22 @@ def main() -> int:
         from diffbench.engine.jobs import serve
 
         return serve(writer, request, cfg, base, cancel)
+    from diffbench.engine import telemetry
+
+    emit = telemetry.TerminalGate(emit)  # no telemetry line after the terminal event
+    sampler = telemetry.start_for_run(str(cfg.device), emit)  # None unless asked
     try:
         run = load_run_function()
         result = run(cfg, on_event=emit, cancel=cancel)
     except Exception as exc:  # the runner should not raise; report it, don't lose the run
+        if sampler is not None:
+            sampler.stop()
         reason = _one_line(exc)
         base.error = reason
         _send_failure(writer, reason, base)
         return 0
+    if sampler is not None:
+        sampler.stop()
     result.run_id = base.run_id
     keep_image(result)
     history = request.get("history")

@@ -5,7 +5,8 @@ default); this module imports no torch, so the first screen is up in well under 
 
 This module lays the dashboard out and wires widget events to actions; the actions live in
 mixins, one module each: run_actions (a run and quitting during one), form_validation,
-probes (the environment checks), history_actions, analysis_actions, palette.
+probes (the environment checks), history_actions, analysis_actions, palette, chart_actions
+(the Charts and GPU tabs, the live telemetry line), model_actions (the model picker).
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ from diffbench.tui import form_memory
 from diffbench.tui.analysis_actions import AnalysisActions
 from diffbench.tui.bridge import store
 from diffbench.tui.bridge.running import EngineFn
+from diffbench.tui.chart_actions import ChartActions
 from diffbench.tui.form_validation import FormValidation
 from diffbench.tui.history_actions import HistoryActions
+from diffbench.tui.model_actions import ModelPicking
 from diffbench.tui.palette import PaletteCommands
 from diffbench.tui.probes import EnvironmentProbes
 from diffbench.tui.run_actions import RunActions
 from diffbench.tui.widgets.history import HistoryTable
+from diffbench.tui.widgets.lazy_pane import LazyPane
 from diffbench.tui.widgets.live import LivePanel
 from diffbench.tui.widgets.results import ResultPanels
 from diffbench.tui.widgets.settings import SettingsForm
@@ -67,7 +71,7 @@ class DashboardScreen(Screen):
 
 
 class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbes,
-                   HistoryActions, AnalysisActions, App):
+                   HistoryActions, AnalysisActions, ChartActions, ModelPicking, App):
     """The dashboard. ``engine`` replaces the real engine (tests pass the FakeEngine of tests/fakes.py);
     ``history`` replaces the run store; ``export_dir`` is where exports go (default: cwd)."""
 
@@ -93,6 +97,7 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         # ctrl+k: in the form's fields this replaces "delete to end of line", as ctrl+e
         # replaces "end"; every other ctrl+letter is taken by the terminal or another key
         Binding("ctrl+k", "image_compare", "Image vs baseline", show=False, priority=True),
+        Binding("f2", "pick_model", "Models", show=False),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -173,7 +178,13 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
                 log = Vertical(Static("No run started in this session yet: ctrl+r runs "
                                       "the form's settings.", id="log_note", classes="note"),
                                id="tab_log", classes="pane")
-                yield ViewTabs(("History", history), ("Log", log), id="tabs")
+                # Charts and GPU: built when first shown (plotext stays out of start-up)
+                charts = LazyPane("diffbench.tui.widgets.charts:ChartsView",
+                                  self._charts_built, id="tab_charts")
+                gpu = LazyPane("diffbench.tui.widgets.telemetry:TelemetryPanel",
+                               self._telemetry_built, id="tab_gpu")
+                yield ViewTabs(("History", history), ("Log", log), ("Charts", charts),
+                               ("GPU", gpu), id="tabs")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -343,6 +354,9 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
 
 def main() -> int:
     """Entry point used by `diffbench` with no arguments. Returns the exit code."""
+    from diffbench.tui.widgets.image import detect_graphics
+
+    detect_graphics()  # must ask the terminal before the app takes it over
     app = DiffbenchApp()
     app.run()
     return int(app.return_code or 0)

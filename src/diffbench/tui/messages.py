@@ -128,3 +128,13 @@ class GpuUpdate(RunMessage):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, GpuUpdate)
+
+
+class TelemetryUpdate(RunMessage):
+    """A telemetry reading of run ``token``'s child (diffbench.engine.events.TelemetrySample
+    in ``sample``): GPU utilisation, memory, power, clock, temperature and host load. Not
+    replaceable: each one is a point of the panel's time series."""
+
+    def __init__(self, token: int, sample: Any) -> None:
+        super().__init__(token)
+        self.sample = sample

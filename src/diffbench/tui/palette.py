@@ -47,4 +47,10 @@ class PaletteCommands:
                             "(ctrl+y)", self.action_throughput)
         yield SystemCommand("Image vs baseline", "Selected run's image beside its baseline's, "
                             "PSNR/SSIM (ctrl+k)", self.action_image_compare)
+        yield SystemCommand("Pick a model", "Built in, in the local cache, or to download "
+                            "(F2)", self.action_pick_model)
+        yield SystemCommand("Show charts", "Step times and it/s by accelerator",
+                            lambda: self.action_show_tab("tab_charts"))
+        yield SystemCommand("Show GPU telemetry", "Utilisation, memory, power and host load "
+                            "of the run", lambda: self.action_show_tab("tab_gpu"))
         yield SystemCommand("Help", "Keys and what the panels mean", self.action_help)

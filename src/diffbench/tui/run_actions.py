@@ -98,7 +98,8 @@ class RunActions:
             self.live().compile(message)
 
     def on_gpu_update(self, message: msg.GpuUpdate) -> None:
-        if message.token == self.run_token:
+        # the child's telemetry (chart_actions), when it comes, has the line instead
+        if message.token == self.run_token and self.telemetry_token != message.token:
             self.live().gpu(message)
 
     def on_log_line(self, message: msg.LogLine) -> None:

@@ -44,6 +44,8 @@ class EventTranslator:
                 self.post(msg.LogLine(token, "info", event.message))
         elif isinstance(event, ev.LogMessage):
             self.post(msg.LogLine(token, event.level, event.text))
+        elif isinstance(event, ev.TelemetrySample):
+            self.post(msg.TelemetryUpdate(token, event))
         # RunFinished / RunFailed: the returned RunResult is authoritative; see run_engine.
 
     def _on_step(self, event: "ev.StepFinished") -> None:

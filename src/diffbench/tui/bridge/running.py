@@ -27,9 +27,17 @@ def session_for(history: Any = None, engine: Optional[EngineFn] = None,
                 in_process: bool = False) -> Session:
     """The dashboard's Session: records in ``history`` (None: records nothing), runs
     through ``engine`` when given, else in a child unless ``in_process`` (or
-    ``DIFFBENCH_IN_PROCESS=1``). Images are always kept: the dashboard shows them."""
+    ``DIFFBENCH_IN_PROCESS=1``). Images are always kept: the dashboard shows them; a child
+    run sends telemetry samples (diffbench.engine.telemetry)."""
+    from diffbench.engine.telemetry import TELEMETRY_ENV
+
+    # the child samples the GPU and host load for the telemetry panel (engine/telemetry.py),
+    # every second unless DIFFBENCH_TELEMETRY says otherwise ("0": off, "0.5": every 0.5 s)
+    import os
+
+    telemetry = os.environ.get(TELEMETRY_ENV) or "1"
     return Session(history, record=history is not None, keep_image=True, engine=engine,
-                   in_process=True if in_process else None)
+                   in_process=True if in_process else None, env={TELEMETRY_ENV: telemetry})
 
 
 def kill_child_runs() -> None:

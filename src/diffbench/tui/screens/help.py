@@ -26,6 +26,7 @@ Invalid settings are named under the form and Run stays disabled until they are 
 | ctrl+n | sweep: a grid over the form's settings, live matrix of it/s ratios |
 | ctrl+y | throughput fit: base and per-step cost of the form's settings |
 | ctrl+k | the selected run's image beside its baseline's, PSNR/SSIM |
+| f2 | model picker: built-in models, pipelines in the local Hugging Face cache, known ones to download |
 | ctrl+f or / | filter the history |
 | space | mark a run in the history (A, B) |
 | s | sort the history (again: reverse) |
@@ -45,9 +46,22 @@ Invalid settings are named under the form and Run stays disabled until they are 
 - **peak alloc/resv**: CUDA max allocated/reserved during the measured call (GiB);
   on CPU the process peak RSS.
 - **vs eager**: speed-up over the newest uncompiled run with the same settings.
+- **GPU line** (live panel): the run's latest telemetry sample; `host-bound?` when the GPU
+  idles while the run's process keeps a CPU core busy.
 - **live step row**: "last step" is the newest step's time, "p50 so far" the median of this
   call's steps after step 1, it/s over those steps; the stored p50 comes from the
   measured call alone.
+
+## Tabs below the result panels
+- **History**: the runs; the **vs eager** column is each run's speed-up over its eager
+  baseline (the rule `diffbench compare` uses).
+- **Log**: the run's log lines.
+- **Charts**: the step time of the run in progress or the selected run (warmup calls and
+  the measured call in their own colours); it/s by accelerator over the marked runs, or the
+  runs the filter shows, the eager baseline marked `*`.
+- **GPU**: the run's telemetry over time (GPU utilisation, memory used, power, SM clock,
+  temperature, host CPU load), sampled by the run's process about once a second
+  (`DIFFBENCH_TELEMETRY` sets the period in seconds, `0` turns it off).
 """
 
 

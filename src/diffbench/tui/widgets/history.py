@@ -11,23 +11,28 @@ from textual.widgets import DataTable
 
 from diffbench.engine.metrics import format_metric, table_columns, value_of
 from diffbench.engine.result import RunResult
+from diffbench.tui import baselines
 from diffbench.tui.runs import accel_of, size_of
 
 def _by(key: str):
     return lambda r: _num(value_of(r, key))
 
 
-#: Metric columns right after the run's name, in this order: the key figures go last
-#: when the table is narrow (the columns to their right scroll out of view first).
-KEY_COLUMNS = ("it_per_s", "step_ms_p50", "peak_gib")
+#: Columns right after the run's name, in this order: the key figures go last when the
+#: table is narrow (the columns to their right scroll out of view first). All are metric
+#: keys but ``vs_eager``, which is filled from the table's pairings (diffbench.tui.baselines).
+KEY_COLUMNS = ("it_per_s", "vs_eager", "step_ms_p50", "peak_gib")
 
 
 def columns() -> tuple:
     """(key, header, sort key on a RunResult or None) in display order; the metric columns
     come from the metrics catalog (keyed by metric key). The columns, most important
     first, so that at 120 terminal columns (about 86 for the table) id, model,
-    accelerator, it/s, p50, peak GiB, steps and task are in view; the rest scroll."""
+    accelerator, it/s, vs eager, p50, peak GiB, steps and task are in view; the rest
+    scroll."""
     metrics = {m.key: (m.key, m.column, _by(m.key)) for m in table_columns()}
+    # vs eager: its sort key is the table's (HistoryTable.visible_runs), not a run's field
+    metrics["vs_eager"] = ("vs_eager", "vs eager", lambda r: 0.0)
     key_first = [metrics.pop(key) for key in KEY_COLUMNS if key in metrics]
     return (
         ("mark", " ", None),
@@ -86,6 +91,7 @@ class HistoryTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.runs: list[RunResult] = []  # all runs, newest first
+        self.pairings: dict[str, baselines.Pairing] = {}  # run id -> its eager baseline
         self.marked: list[str] = []  # run ids in marking order
         self.filter_text = ""
         self.sort_key = "time"
@@ -102,6 +108,7 @@ class HistoryTable(DataTable):
     # ------------------------------------------------------------------ data
     def set_runs(self, runs: list[RunResult]) -> None:
         self.runs = list(runs)
+        self.pairings = baselines.pairings(self.runs)
         known = {r.run_id for r in self.runs}
         self.marked = [rid for rid in self.marked if rid in known]
         self.rebuild()
@@ -111,6 +118,8 @@ class HistoryTable(DataTable):
         words = self.filter_text.lower().split()
         runs = [r for r in self.runs if all(w in self._haystack(r) for w in words)]
         sort_fn = dict((k, fn) for k, _, fn in self.column_spec)[self.sort_key]
+        if self.sort_key == "vs_eager":
+            sort_fn = lambda r: baselines.sort_value(self.pairings.get(r.run_id))  # noqa: E731
         return sorted(runs, key=sort_fn, reverse=self.sort_reverse)
 
     @staticmethod
@@ -148,6 +157,7 @@ class HistoryTable(DataTable):
             "time": _when(run.started_at), "steps": str(run.config.get("steps", "")),
             "task": str(run.config.get("task", "")),
             "device": str(run.config.get("device", "")),
+            "vs_eager": baselines.cell(self.pairings.get(run.run_id)),
         }
         return [metric[key] if key in metric else fixed[key] for key, _, _ in self.column_spec]
 
@@ -186,8 +196,8 @@ class HistoryTable(DataTable):
             index = (self.sortable.index(self.sort_key) + 1) % len(self.sortable)
             key = self.sortable[index]
             # newest first; a metric best first
-            self.sort_reverse = key == "time" or any(m.key == key and m.better == "higher"
-                                                     for m in self.metric_columns)
+            self.sort_reverse = key in ("time", "vs_eager") or any(
+                m.key == key and m.better == "higher" for m in self.metric_columns)
         elif key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         self.sort_key = key

@@ -1,10 +1,24 @@
-"""Terminal image preview with half-block cells: each cell shows two pixels, the upper one
-as the foreground of "▀" and the lower one as its background (works in any terminal with
-colour; Rich maps truecolor down to 256 colours where needed)."""
+"""Terminal image preview: real pixels through the kitty graphics protocol or sixel where the
+terminal speaks one (textual-image), half-block cells everywhere else.
+
+Half blocks: each cell shows two pixels, the upper one as the foreground of "▀" and the lower
+one as its background (works in any terminal with colour; Rich maps truecolor down to 256
+colours where needed).
+
+Graphics: textual-image finds out what the terminal supports by asking it, which works only
+before the dashboard takes the terminal over, and waits for the terminal's answer. So
+:func:`detect_graphics` runs in ``main()`` before the app starts, and only asks a terminal that
+says it may understand graphics (kitty, WezTerm, iTerm2, ghostty, foot, Konsole, mlterm) or
+when ``DIFFBENCH_IMAGES`` asks: "kitty" or "sixel" (ask the terminal), "off" (half blocks,
+never ask). Anywhere else (tmux without passthrough, SSH into a plain xterm, the browser of
+`diffbench serve`, tests) nothing is imported or asked and previews use half blocks.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+import os
+import sys
+from typing import Any, Optional
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
@@ -60,3 +74,68 @@ class HalfBlockImage:
                 yield Segment("▀", Style(color=f"rgb({top[0]},{top[1]},{top[2]})",
                                          bgcolor=f"rgb({bottom[0]},{bottom[1]},{bottom[2]})"))
             yield Segment.line()
+
+
+#: Environment variable that picks the preview's drawing: "auto" (default), "kitty", "sixel"
+#: (ask the terminal even without a hint), "off" (half blocks, never ask).
+IMAGES_ENV = "DIFFBENCH_IMAGES"
+#: TERM_PROGRAM values (and TERM fragments) of terminals that speak kitty graphics or sixel.
+GRAPHICS_TERMINALS = ("kitty", "wezterm", "iterm.app", "ghostty", "foot", "konsole", "mlterm")
+
+#: The protocol :func:`detect_graphics` found: "kitty", "sixel" or None (half blocks).
+protocol: Optional[str] = None
+
+
+def graphics_hinted(environ: Any = None) -> bool:
+    """True when the environment says the terminal may speak kitty graphics or sixel."""
+    env = os.environ if environ is None else environ
+    if env.get("KITTY_WINDOW_ID") or env.get("KONSOLE_VERSION") or env.get("WEZTERM_PANE"):
+        return True
+    names = f"{env.get('TERM_PROGRAM', '')} {env.get('TERM', '')}".lower()
+    return any(name in names for name in GRAPHICS_TERMINALS)
+
+
+def _ask_terminal() -> Optional[str]:
+    """Import textual-image (it asks the terminal at import) and name what it chose."""
+    import textual_image.widget  # noqa: F401 - the query, and the cell size, happen here
+    from textual_image.renderable import Image as chosen
+    from textual_image.renderable import SixelImage, TGPImage
+
+    return "kitty" if chosen is TGPImage else "sixel" if chosen is SixelImage else None
+
+
+def detect_graphics(environ: Any = None, stdout: Any = None) -> Optional[str]:
+    """Decide how previews draw, before the app starts (see the module docstring); sets and
+    returns :data:`protocol`. Never raises: any failure means half blocks."""
+    global protocol
+    env = os.environ if environ is None else environ
+    stdout = sys.__stdout__ if stdout is None else stdout
+    wanted = (env.get(IMAGES_ENV) or "auto").strip().lower()
+    protocol = None
+    if wanted == "off":
+        return None
+    try:
+        if not (stdout is not None and stdout.isatty()):
+            return None
+        if wanted in ("kitty", "sixel") or graphics_hinted(env):
+            protocol = _ask_terminal()
+    except Exception:  # noqa: BLE001 - not installed, a terminal that does not answer
+        protocol = None
+    return protocol
+
+
+def preview_widget(path: str, max_height: int) -> Any:
+    """A widget showing the image at ``path``: textual-image's for :data:`protocol`, else a
+    Static holding a :class:`HalfBlockImage` of at most ``max_height`` rows."""
+    if protocol is not None:
+        try:
+            from textual_image.widget import SixelImage, TGPImage
+
+            widget = (TGPImage if protocol == "kitty" else SixelImage)(path, id="preview")
+            widget.styles.width, widget.styles.height = "auto", max_height
+            return widget
+        except Exception:  # noqa: BLE001 - fall back to half blocks
+            pass
+    from textual.widgets import Static
+
+    return Static(HalfBlockImage(path, max_height=max_height), id="preview")

@@ -63,7 +63,10 @@ class ResultPanels(Horizontal):
             caption += f" ({run.status})"
         self.query_one("#memory_panel").border_subtitle = caption
         self.shown_run_id = run.run_id if run is not None else None
-        self.query_one("#speed_panel").border_subtitle = ""
+        # the pairing behind "vs eager": which eager run this one is compared with
+        paired = run is not None and speedup(run, baseline) is not None
+        self.query_one("#speed_panel").border_subtitle = (f"vs {baseline.run_id}" if paired
+                                                          else "")
         self.set_class(False, "previous")
 
     def mark_previous(self) -> None:
