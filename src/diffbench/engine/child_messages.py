@@ -3,18 +3,23 @@ diffbench.engine.worker`` is one JSON object — hello, an engine event, job pro
 result. A line that breaks the protocol stops the child (SIGKILL) and fails the run.
 
 :class:`ChildMessages` is a mixin of diffbench.engine.client's child run: it reads and sets
-the run's state (``hello``, ``result``, ``terminal``, ``failure``, ...) and calls its
-``_signal``.
+the run's state (``hello``, ``result``, ``terminal``, ``failure``, ``heard_at``, ...)
+and calls its ``_signal``. Every line but a telemetry sample resets the stall watchdog
+(``heard_at``): samples come from a thread of their own, see :meth:`_handle_telemetry`.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import time
 
 from diffbench.engine import events as ev
 from diffbench.engine.child_process import _TRUNCATED
 from diffbench.engine.worker import PROTOCOL
+
+#: The event kind the child's telemetry sampler thread sends (diffbench.engine.telemetry).
+TELEMETRY_KIND = ev.TelemetrySample.__name__
 
 
 class ChildMessages:
@@ -36,6 +41,10 @@ class ChildMessages:
                                  f"{clip(line)!r}")
             return
         kind = data.get("type")
+        if kind == TELEMETRY_KIND:
+            self._handle_telemetry(data)
+            return
+        self.heard_at = time.monotonic()  # a sign of life for the stall watchdog
         if kind == "hello":
             self.hello = data
             if data.get("protocol") != PROTOCOL:
@@ -80,6 +89,20 @@ class ChildMessages:
             self.phase_times[event.phase] = event.elapsed_s
         if isinstance(event, (ev.RunFinished, ev.RunFailed)):
             self.terminal = event
+        self.on_event(event)
+
+    def _handle_telemetry(self, data: dict) -> None:
+        """A TelemetrySample line: passed on, but neither a sign of life for the stall
+        watchdog nor the run's start. The child's sampler thread sends it (from before the
+        run's imports on), so it keeps coming while the run's own thread is deadlocked or
+        still importing; only the run's lines reset ``heard_at`` or set ``run_begun``."""
+        try:
+            event = ev.event_from_dict(data)
+        except ValueError as exc:
+            notice = f"ignored an event the child sent: {exc}"
+            if notice not in self.notices:
+                self.notices.append(notice)
+            return
         self.on_event(event)
 
     def _protocol_error(self, reason: str) -> None:

@@ -51,8 +51,9 @@ EXIT_GRACE_S = 5.0
 #: Seconds to wait for the hello line; a child that cannot start says so on stderr.
 HELLO_TIMEOUT_S = 120.0
 #: Stall watchdog: the longest silence (no line from the child) allowed between denoising
-#: steps, in seconds (``diffbench run --stall-timeout``; 0 = no watchdog). Any line counts:
-#: events, compile progress, job progress.
+#: steps, in seconds (``diffbench run --stall-timeout``; 0 = no watchdog). Any line counts
+#: (events, compile progress, job progress) but telemetry samples: those come from the
+#: child's sampler thread, which goes on while the run's thread is deadlocked.
 STALL_TIMEOUT_S = 600.0
 #: Loading, compiling (the first warmup call), decoding and every phase that is not between
 #: two steps of a call may be silent this many times longer (downloads, cold compiles).
@@ -185,7 +186,7 @@ class _ChildRun(ChildMessages, ChildOutcome):
         self.killed = False
         self.phase_times: dict[str, float] = {}
         self.stall_timeout_s = STALL_TIMEOUT_S
-        self.heard_at: Optional[float] = None   # when the child last wrote a line
+        self.heard_at: Optional[float] = None   # the child's last line (telemetry aside)
         self.between_steps = False              # the last event was a step with more to come
         self.phase = "start-up"                 # named in a stall's reason
 
@@ -221,8 +222,7 @@ class _ChildRun(ChildMessages, ChildOutcome):
                 if line is None:
                     stream_open = False
                 elif line:
-                    self.heard_at = time.monotonic()
-                    self._handle_line(line)
+                    self._handle_line(line)  # sets heard_at, but not for telemetry
                 self._escalate(started)
             except KeyboardInterrupt:
                 interrupts += 1
