@@ -154,3 +154,43 @@ def test_quantize_modes_report_why_they_cannot_run():
     assert modes["none"] == (True, "")
     for mode, (ok, reason) in modes.items():
         assert ok or reason  # never unavailable without saying why
+
+
+def test_a_dashboard_run_is_a_running_row_until_it_ends(tmp_path):
+    """A dashboard killed mid-run (SIGKILL, dropped SSH) must leave a trace: the run is in the
+    history as "running", owned by this process, while the engine works; its result replaces
+    that row (same run id, one row)."""
+    from diffbench.engine.config import RunConfig
+    from diffbench.engine.history import History
+
+    history = History(tmp_path / "history.sqlite")
+    seen_during = []
+
+    def engine(cfg, on_event, cancel):
+        seen_during.extend((r.run_id, r.status) for r in history.list())
+        return FakeEngine()(cfg, on_event, cancel)
+
+    posted = []
+    run_engine(RunConfig(steps=2), posted.append, 1, threading.Event(), engine=engine,
+               history=history)
+    [ended] = [m for m in posted if isinstance(m, msg.RunEnded)]
+    assert ended.status == "finished" and not getattr(ended, "save_error", None)
+    assert seen_during == [(ended.result.run_id, "running")]
+    assert [(r.run_id, r.status) for r in history.list()] == [(ended.result.run_id,
+                                                                "finished")]
+
+
+def test_a_dashboard_run_that_raises_leaves_a_failed_row(tmp_path):
+    from diffbench.engine.config import RunConfig
+    from diffbench.engine.history import History
+
+    history = History(tmp_path / "history.sqlite")
+
+    def bug(cfg, on_event, cancel):
+        raise KeyError("unet")
+
+    posted = []
+    run_engine(RunConfig(), posted.append, 1, threading.Event(), engine=bug, history=history)
+    [row] = history.list()
+    assert row.status == "failed" and "KeyError: 'unet'" in row.error
+    assert posted[-1].status == "failed"

@@ -8,6 +8,7 @@ baseline and records the run — exactly as ``diffbench run`` does.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any, Callable, Optional
@@ -33,8 +34,6 @@ def session_for(history: Any = None, engine: Optional[EngineFn] = None,
 
     # the child samples the GPU and host load for the telemetry panel (engine/telemetry.py),
     # every second unless DIFFBENCH_TELEMETRY says otherwise ("0": off, "0.5": every 0.5 s)
-    import os
-
     telemetry = os.environ.get(TELEMETRY_ENV) or "1"
     return Session(history, record=history is not None, keep_image=True, engine=engine,
                    in_process=True if in_process else None, env={TELEMETRY_ENV: telemetry})
@@ -65,18 +64,22 @@ def run_engine(cfg: RunConfig, post: Callable[[Any], Any], token: int,
     """
     translate = EventTranslator(post, token)
     session = session_for(history, engine, in_process)
+    begun: Optional[RunResult] = None
     try:
         if engine is None:
             where = session.launch_mode()
             post(msg.LogLine(token, "info", f"running {cfg.model} ({where})"))
             if where == IN_PROCESS:  # the child process runs its own preflight
                 session.preflight(cfg)
-        result = session.launch(cfg, translate, cancel)
+        # a "running" row now, owned by this process: a dashboard killed mid-run (SIGKILL,
+        # a dropped SSH session) still leaves a trace, marked interrupted on the next open
+        begun = session.begin(cfg)
+        result = session.launch(cfg, translate, cancel, begun=begun)
     except DiffbenchError as exc:
-        post(msg.RunEnded(token, "failed", None, str(exc)))
+        _end_failed(session, begun, post, token, str(exc))
         return
     except Exception as exc:  # an engine bug: report it in one line, keep the dashboard up
-        post(msg.RunEnded(token, "failed", None, f"{type(exc).__name__}: {exc}"))
+        _end_failed(session, begun, post, token, f"{type(exc).__name__}: {exc}")
         return
     if isinstance(result, dict):
         result = RunResult.from_dict(result)
@@ -94,3 +97,12 @@ def run_engine(cfg: RunConfig, post: Callable[[Any], Any], token: int,
     if save_error:
         ended.save_error = f"could not save the run to history: {save_error}"
     post(ended)
+
+
+def _end_failed(session: Session, begun: Optional[RunResult], post: Callable[[Any], Any],
+                token: int, reason: str) -> None:
+    """Post a failed RunEnded; the "running" row, when one was written, becomes "failed"."""
+    if begun is not None:
+        begun.status, begun.error = "failed", reason
+        session.record(begun)
+    post(msg.RunEnded(token, "failed", None, reason))
