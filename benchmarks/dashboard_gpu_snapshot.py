@@ -8,7 +8,7 @@ clock, temperature, host load) and PATH with "-steps" before ".svg" (the Charts 
 times of the warmup and measured calls). Nothing is written to your history: the run goes to
 a temporary DIFFBENCH_HOME.
 
-    python benchmarks/dashboard_gpu_snapshot.py --out docs/dashboard-gpu.svg
+    python benchmarks/dashboard_gpu_snapshot.py --out docs/screenshots/dashboard-gpu.svg
     python benchmarks/dashboard_gpu_snapshot.py --model tiny-sd15 --size 64x64 \\
         --out /tmp/cpu.svg            # CPU check: the panel says the run is CPU-only
 
