@@ -366,3 +366,41 @@ def test_a_reader_that_leaves_early_costs_no_results(home, stderr, run_with_clos
     assert b"Traceback" not in err
     assert History().count() == 1
     assert [r.status for r in read_toml(home / "r.toml")] == ["finished"]
+
+
+def test_export_dash_writes_the_toml_to_stdout_and_the_table_to_stderr(home, capsys):
+    code = cli(["run", "--model", "tiny-sd15", "--steps", "2", "--in-process", "--export",
+                "-"])
+    out, err = capsys.readouterr()
+    assert code == 0 and not (home / "-").exists()
+    from diffbench.engine.export import loads
+
+    [result] = loads(out)
+    assert result.status == "finished" and result.run_id == History().list()[0].run_id
+    assert "exported to standard output" in err and "it/s" in err.lower()
+
+
+def test_export_dash_with_print_output_is_refused(home, capsys):
+    code = cli(["run", "--in-process", "--export", "-", "--print-output"])
+    assert code == 2 and "both write to standard output" in capsys.readouterr().err
+    assert History().count() == 0
+
+
+def test_an_image_that_cannot_be_saved_keeps_the_measurement(home, capsys, monkeypatch):
+    """The output folder removed during the run (here: the write fails) costs the image, not
+    the run: finished, exported, recorded, with the reason as a notice."""
+    from diffbench.engine import runner
+    from diffbench.engine.errors import ConfigError
+
+    def gone(image, path):
+        raise ConfigError(f"cannot write {path}: folder does not exist")
+
+    monkeypatch.setattr(runner, "save_image", gone)
+    code = cli(["run", "--model", "tiny-sd15", "--steps", "2", "--in-process",
+                "--output-image", "o.png", "--export", "r.toml"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    [result] = read_toml(home / "r.toml")
+    assert result.status == "finished" and result.metrics.it_per_s
+    assert any("image not saved" in n for n in result.notices)
+    assert History().list()[0].status == "finished"

@@ -211,3 +211,33 @@ def test_read_missing_and_binary_files(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ConfigError, match="not UTF-8"):
         read_toml(binary)
+
+
+def test_export_through_a_symlink_writes_the_linked_file(tmp_path):
+    """open() follows a link; an atomic rename onto the link's name would replace the link
+    with a plain file and never write its target."""
+    from diffbench.engine.atomic import write_text
+
+    real = tmp_path / "real.toml"
+    real.write_text("old")
+    link = tmp_path / "link.toml"
+    link.symlink_to(real)
+    write_text(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+
+
+def test_export_onto_a_fifo_or_device_is_refused(tmp_path):
+    """A FIFO (or a device node such as /dev/null) at the target must survive: refused in one
+    line, never replaced by a regular file."""
+    import os
+    import stat
+
+    from diffbench.engine.atomic import write_text
+    from diffbench.engine.errors import ConfigError
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file") as info:
+        write_text(fifo, "x")
+    assert "\n" not in str(info.value)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)

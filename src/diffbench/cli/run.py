@@ -72,7 +72,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS)
     add_setting_flags(parser)
     parser.add_argument("--export", default=None, metavar="PATH.toml",
-                        help="write the run summary as TOML")
+                        help="write the run summary as TOML ('-': to standard output, "
+                             "the table then goes to standard error)")
     parser.add_argument("--print-output", action="store_true", default=False,
                         help="also print the full result as JSON on stdout")
     parser.add_argument("--in-process", action="store_true", default=False,
@@ -147,16 +148,23 @@ def main(args: argparse.Namespace) -> int:
             session.preflight(cfg)
             from diffbench.engine.atomic import check_writable_target
 
+            if args.export == "-" and args.print_output:
+                from diffbench.engine.errors import ConfigError
+
+                raise ConfigError("--export - and --print-output both write to standard "
+                                  "output; give one of them")
             for target in (args.export, cfg.output_image):
-                if target:
+                if target and target != "-":
                     check_writable_target(target)  # before the run: never compute, then fail
 
             from diffbench.cli._run_view import RunView
 
             from diffbench.cli._console import make_console
 
-            # With --print-output stdout carries only the JSON; the table goes to stderr.
-            view = RunView(cfg, out=make_console(stderr=True) if args.print_output else None)
+            # With --print-output (or --export -) stdout carries only the JSON (the TOML);
+            # the table goes to stderr.
+            to_stderr = args.print_output or args.export == "-"
+            view = RunView(cfg, out=make_console(stderr=True) if to_stderr else None)
             begun = session.begin(cfg)  # a row now: a killed diffbench still leaves a trace
             with view:
                 result = session.launch(cfg, view.on_event, child=child, begun=begun)
@@ -206,6 +214,13 @@ def _export(result: Any, path: Optional[str], view: Any) -> None:
     from diffbench.engine.session import Session
 
     try:
+        if path == "-":
+            from diffbench.engine.export import dumps
+
+            sys.stdout.write(dumps([result]))
+            sys.stdout.flush()
+            view.note("exported to standard output")
+            return
         view.note(f"exported to {Session.export([result], path)}")
     except DiffbenchError as exc:
         view.warn(f"export failed: {exc}")

@@ -44,11 +44,24 @@ def check_writable_target(path: PathLike) -> str:
 
 
 def check_target_path(path: PathLike) -> str:
-    """The cheap part of :func:`check_writable_target` (no file is created)."""
-    target = os.path.abspath(os.fspath(path))
+    """The cheap part of :func:`check_writable_target` (no file is created).
+
+    A symbolic link is followed (the file it points to is written, as ``open()`` would); a
+    path that holds something other than a regular file (a device, a FIFO, a socket) is
+    refused: the atomic rename would replace that node with a plain file.
+    """
+    given = os.path.abspath(os.fspath(path))
+    target = os.path.realpath(given)
     folder = os.path.dirname(target)
     if os.path.isdir(target):
-        raise ConfigError(f"cannot write {target}: it is a folder")
+        raise ConfigError(f"cannot write {given}: it is a folder")
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        mode = None  # nothing there yet (or a dangling link): a new file is created
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ConfigError(f"cannot write {given}: it is not a regular file (a device, pipe "
+                          "or socket); give a file path")
     if not os.path.exists(folder):
         raise ConfigError(f"cannot write {target}: folder does not exist: {folder}")
     if not os.path.isdir(folder):

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from diffbench.engine import events as ev
 from diffbench.engine.config import RunConfig
-from diffbench.engine.errors import RunCancelled
+from diffbench.engine.errors import DiffbenchError, RunCancelled
 from diffbench.engine.events import EventCallback
 from diffbench.engine.pipeline_warnings import PipelineWarnings
 from diffbench.engine.prepare import prepare
@@ -171,7 +171,7 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
         t_save = time.perf_counter()
         metrics.image_flag = image_flag(images)
         if cfg.output_image:
-            result.image_path = save_image(images[0], cfg.output_image)
+            _save_output_image(images[0], cfg.output_image, result, emit)
         result.image = images[0]  # type: ignore[attr-defined] - in-memory only, not serialised
         emit(ev.PhaseFinished("save", time.perf_counter() - t_save))
     except RunCancelled:
@@ -199,3 +199,14 @@ def run(cfg: RunConfig, on_event: Optional[EventCallback] = None,
     emit(ev.RunFinished(safe_dict(result)))
     return result
 
+
+def _save_output_image(image: Any, path: str, result: RunResult, emit: Any) -> None:
+    """Save the run's image to ``path`` (cfg.output_image). A write that fails (the folder
+    removed during the run, a full disk) costs the image, never the measurement: the run
+    stays finished, with the reason as a notice."""
+    try:
+        result.image_path = save_image(image, path)
+    except (DiffbenchError, OSError) as exc:
+        text = f"image not saved: {exc}; the measurement is kept"
+        result.notices.append(text)
+        emit(ev.LogMessage("warning", text))
