@@ -308,7 +308,7 @@ async def test_keys_show_the_log_charts_and_gpu_tabs_but_not_while_typing():
             assert app.query_one(f"#{tab}").display
 
 
-def test_help_says_what_vs_eager_and_inference_are_and_lists_the_tab_keys():
+async def test_help_says_what_vs_eager_and_inference_are_and_lists_the_tab_keys():
     from diffbench.tui.screens.help import HELP
 
     text = " ".join(HELP.split())  # the markdown's line breaks do not matter
