@@ -200,3 +200,35 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path, output, run_with_close
                                                         DIFFBENCH_HOME=str(tmp_path)))
     assert returncode == 141, err.decode()
     assert b"Traceback" not in err and b"BrokenPipe" not in err and b"ignored" not in err
+
+
+def test_history_shows_and_filters_the_dashboard_accelerator_label(history, capsys):
+    cfg = {"model": "tiny-sd15", "task": "t2i", "height": 64, "width": 64, "seed": 333}
+    history.add(RunResult(run_id="dddd00000004", started_at="2026-01-01T13:00:00+00:00",
+                          config={**cfg, "compiler": "none", "deepcache": True},
+                          metrics=Metrics(it_per_s=12.0, inference_s=0.4)))
+    assert cli(["history"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "dddd00000004" in line)
+    assert "none+deepcache" in row
+    for wanted in ("deepcache", "none+deepcache"):
+        assert cli(["history", "--compiler", wanted, "--json"]) == 0
+        assert [json.loads(x)["run_id"] for x in capsys.readouterr().out.splitlines()] == \
+            ["dddd00000004"]
+    # the compiler alone still matches every run of it, accelerated or not
+    assert cli(["history", "--compiler", "none", "--json"]) == 0
+    assert [json.loads(x)["run_id"] for x in capsys.readouterr().out.splitlines()] == \
+        ["dddd00000004", "aaaa00000001"]
+    assert cli(["history", "--compiler", "none", "--limit", "1", "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_run_title_carries_the_accelerator_label():
+    from diffbench.cli._run_view import summary_table
+    from diffbench.tui.runs import accel_of
+
+    run = RunResult(run_id="eeee00000005", config={
+        "model": "tiny-sd15", "task": "t2i", "height": 128, "width": 128, "compiler": "none",
+        "deepcache": True}, metrics=Metrics(it_per_s=12.0, inference_s=0.4))
+    title = str(summary_table(run).title)
+    assert title == "tiny-sd15 · t2i · 128x128 · none+deepcache · finished"
+    assert accel_of(run) == "none+deepcache"  # the dashboard's label is the same

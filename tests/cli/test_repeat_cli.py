@@ -176,3 +176,15 @@ def test_a_pipeline_warning_in_the_child_reaches_the_run_notices(home, monkeypat
     assert truncated[0].startswith("pipeline warning: ")
     err = capsys.readouterr().err
     assert err.count("truncated because CLIP") == 1  # shown live, once (not by diffusers too)
+
+
+def test_run_help_names_the_median_over_the_measured_calls_and_the_default_model(capsys,
+                                                                                monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: phrases are not wrapped
+    with pytest.raises(SystemExit):
+        cli(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "one measured call" not in out
+    assert "medians over the measured calls" in out and "--repeat" in out
+    model_help = next(line for line in out.splitlines() if line.strip().startswith("--model "))
+    assert "(default tiny-sd15)" in model_help

@@ -289,3 +289,30 @@ async def test_quitting_while_the_stand_ins_are_swapped_is_clean():
         await wait_until(pilot, lambda: app.first_painted)
         await pilot.press("ctrl+q")  # the swaps are under way
     assert app.return_code == 0
+
+
+async def test_keys_show_the_log_charts_and_gpu_tabs_but_not_while_typing():
+    app = DiffbenchApp(engine=FakeEngine(), history=MemoryHistory())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: bool(app.query(Tabs)))
+        model = app.query_one("#model", Input)
+        model.focus()
+        await pilot.press("g", "p")  # typed into the field: no tab changes
+        assert app.query_one(ViewTabs).active == "tab_history"
+        assert model.value.endswith("gp")
+        app.query_one(HistoryTable).focus()
+        for key, tab in (("p", "tab_charts"), ("g", "tab_gpu"), ("l", "tab_log"),
+                         ("g", "tab_gpu")):  # from another tab too, not only the history
+            await pilot.press(key)
+            await wait_until(pilot, lambda: app.query_one(ViewTabs).active == tab)
+            assert app.query_one(f"#{tab}").display
+
+
+async def test_help_says_what_vs_eager_and_inference_are_and_lists_the_tab_keys():
+    from diffbench.tui.screens.help import HELP
+
+    text = " ".join(HELP.split())  # the markdown's line breaks do not matter
+    assert "one measured pipeline call" not in text
+    assert "median wall time over the measured pipeline calls (`--repeat`" in text
+    assert "**vs eager**: speed-up in inference time (eager's seconds / this run's)" in text
+    assert "| l / p / g | show the Log, Charts (plots) or GPU tab" in text

@@ -15,6 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 from rich.table import Table
 
 from diffbench.engine import events as ev
+from diffbench.engine.baseline import accel_label
 from diffbench.engine.metrics import summary_rows
 from diffbench.cli._console import make_console
 
@@ -164,7 +165,7 @@ def summary_table(result: Any) -> Table:
     m = result.metrics
     cfg = result.config
     title = (f"{cfg.get('model')} · {cfg.get('task')} · {cfg.get('width')}x{cfg.get('height')}"
-             f" · {cfg.get('compiler')} · {result.status}")
+             f" · {accel_label(cfg)} · {result.status}")
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")

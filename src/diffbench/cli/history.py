@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             description="List the runs stored in the history database "
                             "(newest first). DIFFBENCH_HOME sets its folder.")
     parser.add_argument("--model", help="only runs of this model")
-    parser.add_argument("--compiler", help="only runs with this compiler")
+    parser.add_argument("--compiler", help="only runs with this compiler or accelerator "
+                        "label, as the table shows it (e.g. deepcache or none+deepcache)")
     parser.add_argument("--status", choices=STATUSES, help="only runs with this status")
     parser.add_argument("--limit", type=_positive_int, default=30,
                         help="show at most N runs (default 30; 0 = all)")
@@ -93,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
             line += f"; {known} already in the history (updated from the file)"
         print(line)
         return 0
-    runs = history.list(model=args.model, compiler=args.compiler, status=args.status,
+    runs = history.list(model=args.model, accel=args.compiler, status=args.status,
                         limit=args.limit or None)
     if args.json:
         for run in runs:
@@ -111,6 +112,7 @@ def print_runs(runs: list[RunResult], title: str = "Runs") -> None:
     metrics catalog's table columns, error)."""
     from rich import box
     from diffbench.cli._console import make_console
+    from diffbench.engine.baseline import accel_label
     from rich.table import Table
 
     console = make_console()
@@ -128,7 +130,7 @@ def print_runs(runs: list[RunResult], title: str = "Runs") -> None:
         if cfg.get("task") not in (None, "t2i"):
             model += f" ({cfg['task']})"
         rows.append([run.run_id, run.started_at.replace("T", " ")[5:16], run.status, model,
-                     size, str(cfg.get("compiler", MISSING)),
+                     size, accel_label(cfg),
                      *(format_metric(c.key, value_of(run, c.key), unit=False) for c in columns),
                      run.error or ""])
     headers = ("id", "started UTC", "status", "model", "size", "compiler",

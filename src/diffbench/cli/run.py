@@ -67,8 +67,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "run", help="run one benchmark (load, accelerate, warmup, measure) and print metrics",
         description="Run one benchmark: load the pipeline, apply the compiler, run the warmup "
-                    "call(s), time one measured call, print Warmup time, Inference time, "
-                    "Iterations per second and Max used memory.",
+                    "call(s), time the measured calls (--repeat), print Warmup time, "
+                    "Inference time and Iterations per second (medians over the measured "
+                    "calls) and Max used memory.",
         argument_default=argparse.SUPPRESS)
     add_setting_flags(parser)
     parser.add_argument("--export", default=None, metavar="PATH.toml",

@@ -45,6 +45,32 @@ def is_eager(config: dict) -> bool:
                     for key, off in EAGER_SETTINGS.items()))
 
 
+def accel_label(config: dict) -> str:
+    """The run's accelerator label: the compiler plus its stacked accelerators joined by
+    "+", e.g. "none+deepcache" or "compile+int8wo+fused-qkv". ``config`` is a
+    RunResult.config dict; a key it lacks counts as off (older records). The one label the
+    CLI (run title, history table and --compiler filter) and the dashboard both show."""
+    parts = [str(config.get("compiler", "none"))]
+    if config.get("quantize") not in (None, "none"):
+        parts.append(str(config["quantize"]))
+    if config.get("deepcache"):
+        parts.append("deepcache")
+    if config.get("cache") not in (None, "none"):
+        parts.append(str(config["cache"]))
+    if config.get("fuse_qkv"):
+        parts.append("fused-qkv")
+    if config.get("attention_backend") not in (None, "default"):
+        parts.append(f"attn-{config['attention_backend']}")
+    return "+".join(parts)
+
+
+def matches_accel(config: dict, wanted: str) -> bool:
+    """True when ``wanted`` names the run's compiler, its full :func:`accel_label`, or one
+    accelerator of that label (e.g. "deepcache" matches "none+deepcache")."""
+    label = accel_label(config)
+    return wanted in (str(config.get("compiler", "none")), label) or wanted in label.split("+")
+
+
 def eager_config(cfg: Any) -> Any:
     """``cfg`` (a RunConfig) with every accelerator off — compiler none and
     :data:`EAGER_SETTINGS` — so that :func:`is_eager` holds: the baseline's config of an

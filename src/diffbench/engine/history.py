@@ -164,11 +164,21 @@ class History(HistoryDatabase):
 
     def list(self, model: Optional[str] = None, compiler: Optional[str] = None,
              status: Optional[str] = None, limit: Optional[int] = None,
-             task: Optional[str] = None, sweep_id: Optional[str] = None) -> list[RunResult]:
+             task: Optional[str] = None, sweep_id: Optional[str] = None,
+             accel: Optional[str] = None) -> list[RunResult]:
         """Runs matching every given filter, newest first; ``limit`` caps the count.
 
         ``sweep_id`` matches the config key of that name (set by `diffbench sweep`).
+        ``accel`` matches the compiler, the full accelerator label or one of its parts
+        (diffbench.engine.baseline.matches_accel: "deepcache" or "none+deepcache").
         """
+        if accel is not None:  # the label is built from the config, so filter in Python
+            from diffbench.engine.baseline import matches_accel
+
+            runs = [r for r in self.list(model=model, compiler=compiler, status=status,
+                                         task=task, sweep_id=sweep_id)
+                    if matches_accel(r.config or {}, accel)]
+            return runs if limit is None else runs[:max(0, int(limit))]
         where, params = [], []
         for column, value in (("model", model), ("compiler", compiler), ("status", status),
                               ("task", task)):

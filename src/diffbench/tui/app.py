@@ -98,6 +98,10 @@ class DiffbenchApp(RunActions, FormValidation, PaletteCommands, EnvironmentProbe
         # replaces "end"; every other ctrl+letter is taken by the terminal or another key
         Binding("ctrl+k", "image_compare", "Image vs baseline", show=False, priority=True),
         Binding("f2", "pick_model", "Models", show=False),
+        # plain letters, not priority: a focused text field keeps them for typing
+        Binding("l", "show_tab('tab_log')", "Log", show=False),
+        Binding("p", "show_tab('tab_charts')", "Charts", show=False),
+        Binding("g", "show_tab('tab_gpu')", "GPU", show=False),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),

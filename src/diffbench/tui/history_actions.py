@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, Tabs
 
 from diffbench.engine import catalog
 from diffbench.engine.errors import ConfigError, DiffbenchError
@@ -65,7 +65,16 @@ class HistoryActions:
     def action_show_tab(self, tab: str) -> None:
         if tab == "tab_log":
             self.log_widget()  # created on first use
-        self.query_one(ViewTabs).active = tab
+        views = self.query_one(ViewTabs)
+        leaving, focused = self.query_one(f"#{views.active}"), self.focused
+        views.active = tab
+        # the focus would fall to the next field (the filter) and eat the next tab key
+        if tab != leaving.id and focused is not None and leaving in focused.ancestors_with_self:
+            strips = views.query(Tabs)
+            if strips:
+                strips.first().focus()
+            else:
+                self.set_focus(None)
 
     def action_filter(self) -> None:
         self.query_one(ViewTabs).active = "tab_history"

@@ -35,7 +35,7 @@ class PaletteCommands:
                             self.action_save_profile)
         yield SystemCommand("Load profile file", "Fill the form from a TOML file",
                             self.action_open_profile)
-        yield SystemCommand("Show log", "Compiler output, warnings and errors of the runs",
+        yield SystemCommand("Show log", "Compiler output, warnings and errors of the runs (l)",
                             lambda: self.action_show_tab("tab_log"))
         yield SystemCommand("Show history", "The runs table",
                             lambda: self.action_show_tab("tab_history"))
@@ -49,8 +49,8 @@ class PaletteCommands:
                             "PSNR/SSIM (ctrl+k)", self.action_image_compare)
         yield SystemCommand("Pick a model", "Built in, in the local cache, or to download "
                             "(F2)", self.action_pick_model)
-        yield SystemCommand("Show charts", "Step times and it/s by accelerator",
+        yield SystemCommand("Show charts", "Step times and it/s by accelerator (p)",
                             lambda: self.action_show_tab("tab_charts"))
         yield SystemCommand("Show GPU telemetry", "Utilisation, memory, power and host load "
-                            "of the run", lambda: self.action_show_tab("tab_gpu"))
+                            "of the run (g)", lambda: self.action_show_tab("tab_gpu"))
         yield SystemCommand("Help", "Keys and what the panels mean", self.action_help)

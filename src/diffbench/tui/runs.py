@@ -15,19 +15,9 @@ def size_of(run: RunResult) -> str:
 
 
 def accel_of(run: RunResult) -> str:
-    """The compiler plus stacked accelerators, e.g. "compile+int8wo+deepcache"."""
-    parts = [str(run.config.get("compiler", "none"))]
-    if run.config.get("quantize") not in (None, "none"):
-        parts.append(str(run.config["quantize"]))
-    if run.config.get("deepcache"):
-        parts.append("deepcache")
-    if run.config.get("cache") not in (None, "none"):
-        parts.append(str(run.config["cache"]))
-    if run.config.get("fuse_qkv"):
-        parts.append("fused-qkv")
-    if run.config.get("attention_backend") not in (None, "default"):
-        parts.append(f"attn-{run.config['attention_backend']}")
-    return "+".join(parts)
+    """The compiler plus stacked accelerators, e.g. "compile+int8wo+deepcache": the
+    engine's one label (diffbench.engine.baseline.accel_label), as the CLI shows it."""
+    return baseline_rule.accel_label(run.config or {})
 
 
 def is_baseline_of(candidate: RunResult, run: RunResult) -> bool:

@@ -199,7 +199,7 @@ W = Widget
 SETTINGS: tuple[Setting, ...] = (
     _s("model", str, DEFAULT_MODEL, "built-in name (tiny-sd15, tiny-sdxl, tiny-pix2pix, "
        "tiny-flux, tiny-flux-kontext, tiny-sd3, synthetic-*), local diffusers folder, or a "
-       "hub id in the local HF cache",
+       f"hub id in the local HF cache (default {DEFAULT_MODEL})",
        W("text", "main", 20, "Model", "name, hub id or folder"), check=_model),
     _s("variant", str, None, "weights variant, e.g. fp16",
        W("text", "more", 130, "Variant", "e.g. fp16"), optional=True),

@@ -31,7 +31,8 @@ Invalid settings are named under the form and Run stays disabled until they are 
 | space | mark a run in the history (A, B) |
 | s | sort the history (again: reverse) |
 | d | delete the marked or selected runs |
-| e / c / r / l | in the history: export, compare, re-run settings, show the log |
+| e / c / r | in the history: export, compare, re-run settings |
+| l / p / g | show the Log, Charts (plots) or GPU tab (when no text field has the focus) |
 | ctrl+p | command palette: every action, save/load profile, export all |
 | tab | next field |
 | ctrl+q | quit; during a run it asks, cancels the run and keeps it in the history |
@@ -40,12 +41,14 @@ Invalid settings are named under the form and Run stays disabled until they are 
 - **load**: building or loading the pipeline and moving it to the device.
 - **warmup**: wall time of the warmup calls, compilation included (as OneDiff counts it).
 - **compile**: the part of warmup the compiler reports as its own.
-- **inference**: wall time of one measured pipeline call, device synchronised at the end.
+- **inference**: median wall time over the measured pipeline calls (`--repeat`; by
+  default 3 on CUDA, 1 on CPU), device synchronised at the end of each.
 - **it/s**: denoising steps 2..N over the time since step 1 ended (OneDiff's definition).
 - **step p50/p90**: median and 90th percentile of the per-step times (ms).
 - **peak alloc/resv**: CUDA max allocated/reserved during the measured call (GiB);
   on CPU the process peak RSS.
-- **vs eager**: speed-up over the newest uncompiled run with the same settings.
+- **vs eager**: speed-up in inference time (eager's seconds / this run's) over the
+  newest eager run with the same settings; `diffbench compare` prints an it/s ratio.
 - **GPU line** (live panel): the run's latest telemetry sample; `host-bound?` when the GPU
   idles while the run's process keeps a CPU core busy.
 - **live step row**: "last step" is the newest step's time, "p50 so far" the median of this
@@ -53,8 +56,9 @@ Invalid settings are named under the form and Run stays disabled until they are 
   measured call alone.
 
 ## Tabs below the result panels
-- **History**: the runs; the **vs eager** column is each run's speed-up over its eager
-  baseline (the rule `diffbench compare` uses).
+- **History**: the runs; the **vs eager** column is each run's speed-up in inference time
+  (eager's seconds / this run's) over its eager baseline (found by the rule `diffbench
+  compare` uses), as is the Speed panel's figure.
 - **Log**: the run's log lines.
 - **Charts**: the step time of the run in progress or the selected run (warmup calls and
   the measured call in their own colours); it/s by accelerator over the marked runs, or the
